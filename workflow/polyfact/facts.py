@@ -1,7 +1,10 @@
 """The facts table every source produces, and the selection steps shared by all sources.
 
-Columns: fact_id, subject_id, property_id, object_id, subject_{lang}, object_{lang}
-(null where the label is missing), subject_types, object_types (P31 ids, possibly empty).
+Columns: fact_id, subject_id, property_id, object_id, label columns (null where the label is
+missing), subject_types, object_types (P31 ids, possibly empty).
+
+Label columns are `subject_label_{lang}` / `object_label_{lang}`: the plain `subject_{lang}`
+would make Indonesian (`id`) labels collide with the `subject_id` entity column.
 """
 
 from __future__ import annotations
@@ -37,8 +40,13 @@ def make_fact_id(subject_id: str, property_id: str, object_id: str) -> str:
     return f"{subject_id}|{property_id}|{object_id}"
 
 
+def label_column(role: str, lang: str) -> str:
+    """Column of the `role` ("subject" or "object") label in `lang`."""
+    return f"{role}_label_{lang}"
+
+
 def label_columns(languages: Sequence[str]) -> list[str]:
-    return [f"{role}_{lang}" for role in ("subject", "object") for lang in languages]
+    return [label_column(role, lang) for role in ("subject", "object") for lang in languages]
 
 
 def facts_frame(facts: Iterable[Fact], languages: Sequence[str]) -> pd.DataFrame:
@@ -52,8 +60,8 @@ def facts_frame(facts: Iterable[Fact], languages: Sequence[str]) -> pd.DataFrame
             "object_id": f.object_id,
         }
         for lang in languages:
-            row[f"subject_{lang}"] = f.subject_labels.get(lang) or None
-            row[f"object_{lang}"] = f.object_labels.get(lang) or None
+            row[label_column("subject", lang)] = f.subject_labels.get(lang) or None
+            row[label_column("object", lang)] = f.object_labels.get(lang) or None
         row["subject_types"] = sorted(set(f.subject_types))
         row["object_types"] = sorted(set(f.object_types))
         rows.append(row)
@@ -66,7 +74,7 @@ def facts_frame(facts: Iterable[Fact], languages: Sequence[str]) -> pd.DataFrame
 
 
 def count_labels(df: pd.DataFrame, role: str, languages: Sequence[str]) -> pd.Series:
-    return df[[f"{role}_{lang}" for lang in languages]].notna().sum(axis=1)
+    return df[[label_column(role, lang) for lang in languages]].notna().sum(axis=1)
 
 
 def filter_min_label_langs(df: pd.DataFrame, languages: Sequence[str], k: int) -> pd.DataFrame:
@@ -103,7 +111,7 @@ def sample_round_robin(
 
 def languages_of(df: pd.DataFrame) -> list[str]:
     """The languages a facts table has labels for, in column order."""
-    return [c.removeprefix("subject_") for c in df.columns if c.startswith("subject_") and c not in ("subject_id", "subject_types")]
+    return [c.removeprefix("subject_label_") for c in df.columns if c.startswith("subject_label_")]
 
 
 def write_facts(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

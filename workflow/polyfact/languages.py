@@ -76,10 +76,14 @@ def char_script(ch: str) -> str | None:
     """Script family of a letter ('LATIN', 'CJK', ...); None for non-letters (digits, punctuation)."""
     if not unicodedata.category(ch).startswith("L"):
         return None
-    name = unicodedata.name(ch, "")
+    name = unicodedata.name(ch, "").removeprefix("FULLWIDTH ").removeprefix("HALFWIDTH ")
+    if not name or name.startswith("MODIFIER LETTER"):  # ʼ, ˈ …: script-neutral marks
+        return None
     if name.startswith("CJK") or "IDEOGRAPH" in name:
         return "CJK"
-    return name.split(" ", 1)[0] if name else None
+    if name.startswith("KATAKANA-HIRAGANA"):  # ー, shared by both kana
+        return "KATAKANA"
+    return name.split(" ", 1)[0]
 
 
 def foreign_letters(text: str, lang: str) -> list[str]:

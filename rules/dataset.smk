@@ -1,0 +1,93 @@
+localrules:
+    export_hf_dataset,
+    data_report,
+
+
+rule build_dataset:
+    input:
+        facts="results/data/facts.parquet",
+        templates=template_files(),
+    output:
+        records=expand(
+            "results/data/polyfact/{split}/{lang}.jsonl", split=SPLITS, lang=LANGS
+        ),
+        parallel=expand("results/data/polyfact/parallel/{split}.jsonl", split=SPLITS),
+        stats="results/data/polyfact/stats.json",
+    log:
+        "results/logs/build_dataset.log",
+    benchmark:
+        "results/benchmarks/build_dataset.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+    params:
+        config=config_digest(config, "dataset", "languages", "seed"),
+        code=code_digest("dataset", "languages", "relations", "facts", "io", "cli"),
+        templates=lambda wildcards, input: Path(input.templates[0]).parent,
+        languages=csv(LANGS),
+        relations=csv(RELATIONS),
+        splits=split_fractions(),
+        max_answer_share=config["dataset"]["max_answer_share"],
+        seed=config["seed"],
+        out_dir=subpath(output.stats, parent=True),
+    shell:
+        "polyfact dataset build --facts {input.facts} --templates {params.templates}"
+        " --languages {params.languages} --relations {params.relations}"
+        " --splits {params.splits} --max-answer-share {params.max_answer_share}"
+        " --seed {params.seed} --out-dir {params.out_dir} 2> {log}"
+
+
+rule export_hf_dataset:
+    input:
+        records=rules.build_dataset.output.records,
+        parallel=rules.build_dataset.output.parallel,
+        stats=rules.build_dataset.output.stats,
+    output:
+        directory("results/data/hf"),
+    log:
+        "results/logs/export_hf_dataset.log",
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    params:
+        code=code_digest("dataset", "io", "cli"),
+        languages=csv(LANGS),
+        data_dir=subpath(input.stats, parent=True),
+    shell:
+        "polyfact dataset export-hf --data-dir {params.data_dir}"
+        " --languages {params.languages} --out {output} 2> {log}"
+
+
+rule data_report:
+    input:
+        records=rules.build_dataset.output.records,
+        stats=rules.build_dataset.output.stats,
+        facts_stats="results/data/facts.stats.json",
+    output:
+        md=report(
+            "results/data/report.md",
+            category="Data",
+            caption="../workflow/report/data.rst",
+        ),
+        json="results/data/report.json",
+    log:
+        "results/logs/data_report.log",
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    params:
+        code=code_digest("dataset", "io", "cli"),
+        languages=csv(LANGS),
+        data_dir=subpath(input.stats, parent=True),
+    shell:
+        "polyfact dataset report --data-dir {params.data_dir} --languages {params.languages}"
+        " --facts-stats {input.facts_stats} --md {output.md} --json {output.json} 2> {log}"

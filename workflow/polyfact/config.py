@@ -1,0 +1,76 @@
+"""Checks on the workflow config that a JSON schema cannot express (cross-key rules, files).
+
+Snakemake validates the schema (and fills defaults) first; `check_config` then fails before
+any job runs, naming the offending key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polyfact.relations import relation_name
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def resolve(path: str, root: Path) -> Path:
+    """Config paths are relative to the workflow root unless absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else root / p
+
+
+def dataset_languages(config: Mapping[str, Any]) -> list[str]:
+    """The dataset covers the evaluated languages (training languages are a subset)."""
+    return list(config["languages"]["eval"])
+
+
+def check_config(config: Mapping[str, Any], root: Path) -> None:
+    langs = config["languages"]
+    unknown_train = [lang for lang in langs["train"] if lang not in langs["eval"]]
+    if unknown_train:
+        raise ConfigError(f"languages.train: {unknown_train} not in languages.eval {langs['eval']}")
+
+    facts = config["facts"]
+    for pid in facts["relations"]:
+        relation_name(pid)
+    if facts["source"] == "cldr":
+        from polyfact.cldr import CLDR_RELATIONS
+
+        unsupported = [pid for pid in facts["relations"] if pid not in CLDR_RELATIONS]
+        if unsupported:
+            raise ConfigError(
+                f"facts.relations: {unsupported} not available from source 'cldr' "
+                f"(supported: {list(CLDR_RELATIONS)})"
+            )
+    if facts["source"] == "wikidata-dump":
+        if not facts["dump"]:
+            raise ConfigError("facts.dump: required when facts.source is 'wikidata-dump'")
+        if not resolve(facts["dump"], root).is_file():
+            raise ConfigError(f"facts.dump: no such file {facts['dump']!r}")
+    if facts["min_label_langs"] > len(langs["eval"]):
+        raise ConfigError(
+            f"facts.min_label_langs: {facts['min_label_langs']} exceeds the {len(langs['eval'])} eval languages"
+        )
+
+    splits = config["dataset"]["splits"]
+    if abs(sum(splits.values()) - 1.0) > 1e-6:
+        raise ConfigError(f"dataset.splits: fractions must sum to 1, got {splits}")
+    check_templates(resolve(config["dataset"]["templates_dir"], root), langs["eval"], facts["relations"])
+
+
+def check_templates(templates_dir: Path, languages: list[str], relations: list[str]) -> None:
+    """Every (language, relation) needs at least one template before any job runs."""
+    for lang in languages:
+        path = templates_dir / f"{lang}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"dataset.templates_dir: no templates for language {lang!r} ({path})")
+        have = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("relations") or {}
+        missing = [pid for pid in relations if not have.get(pid)]
+        if missing:
+            raise ConfigError(f"dataset.templates_dir: {path} has no templates for relations {missing}")

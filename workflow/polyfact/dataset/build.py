@@ -1,0 +1,161 @@
+"""Facts table -> PolyFact: questions, quality filters, options, splits, records (§6)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from polyfact.dataset import filters
+from polyfact.dataset.items import Item, items_from_facts
+from polyfact.dataset.options import build_pools, choose_distractors, shuffle_options
+from polyfact.dataset.splits import SPLITS, assign_splits
+from polyfact.dataset.templates import Templates, render_question
+from polyfact.io import write_json, write_jsonl
+from polyfact.relations import relation_name
+
+log = logging.getLogger(__name__)
+LETTERS = "abcd"
+
+
+@dataclass
+class BuildResult:
+    records: dict[str, dict[str, list[dict[str, Any]]]]  # split -> lang -> rows
+    parallel: dict[str, list[dict[str, Any]]]  # split -> rows
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Removals:
+    """Ordered bookkeeping of which filter removed how many facts (each fact counted once)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def apply(self, name: str, items: list[Item], removed: set[str]) -> list[Item]:
+        kept = [i for i in items if i.fact_id not in removed]
+        self.counts[name] = len(items) - len(kept)
+        log.info("filter %-22s removed %6d facts, %6d remain", name, self.counts[name], len(kept))
+        return kept
+
+    def predicate(self, name: str, items: list[Item], pred: filters.ItemPredicate, languages: Sequence[str]) -> list[Item]:
+        return self.apply(name, items, {i.fact_id for i in items if pred(i, languages)})
+
+
+def build_dataset(
+    facts: pd.DataFrame,
+    templates: Templates,
+    languages: Sequence[str],
+    relations: Sequence[str],
+    fractions: Mapping[str, float],
+    max_answer_share: float,
+    seed: int,
+) -> BuildResult:
+    languages = list(languages)
+    facts = facts[facts["property_id"].isin(relations)]
+    items = items_from_facts(facts, languages)
+    removals = Removals()
+    n_input = len(items)
+
+    items = removals.predicate("missing_labels", items, filters.missing_labels, languages)
+    items = removals.predicate("foreign_script", items, filters.foreign_script, languages)
+    for item in items:
+        item.question = {
+            lang: render_question(templates, lang, item.property_id, item.subject[lang], item.fact_id, seed)  # type: ignore[arg-type]
+            for lang in languages
+        }
+    items = removals.predicate("subject_not_mentioned", items, filters.subject_not_mentioned, languages)
+    items = removals.predicate("answer_leakage", items, filters.answer_leakage, languages)
+    ambiguous_ids, duplicate_ids = filters.ambiguous(items, languages)
+    items = removals.apply("ambiguous", items, ambiguous_ids)
+    items = removals.apply("duplicate_question", items, duplicate_ids)
+    items = removals.apply("over_represented", items, filters.over_represented(items, max_answer_share, seed))
+
+    pools = build_pools(items)
+    no_options = set()
+    for item in items:
+        distractors = choose_distractors(item, pools[item.property_id], languages, seed)
+        if distractors is None:
+            no_options.add(item.fact_id)
+        else:
+            item.option_ids = shuffle_options(item, distractors, languages, seed)
+    items = removals.apply("duplicate_options", items, no_options)
+
+    split_of = assign_splits([(i.fact_id, i.property_id) for i in items], fractions, seed)
+    labels_of = {pid: pool.labels for pid, pool in pools.items()}
+    records: dict[str, dict[str, list[dict[str, Any]]]] = {s: {lang: [] for lang in languages} for s in SPLITS}
+    parallel: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    for item in items:
+        rows = {lang: make_record(item, lang, labels_of[item.property_id]) for lang in languages}
+        split = split_of[item.fact_id]
+        for lang, row in rows.items():
+            records[split][lang].append(row)
+        parallel[split].append(make_parallel_row(item, rows))
+
+    per_relation = Counter((i.property_id, split_of[i.fact_id]) for i in items)
+    stats = {
+        "languages": languages,
+        "relations": list(relations),
+        "seed": seed,
+        "facts_in": n_input,
+        "facts_out": len(items),
+        "removed": [{"filter": k, "facts": v} for k, v in removals.counts.items()],
+        "per_relation": {
+            pid: {s: per_relation[(pid, s)] for s in SPLITS} for pid in relations
+        },
+        "per_split": {s: len(parallel[s]) for s in SPLITS},
+    }
+    return BuildResult(records, parallel, stats)
+
+
+def make_record(item: Item, lang: str, labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """One PolyFact row (§6 field order); subject/relation/object are English labels."""
+    option_ids = item.option_ids[lang]
+    options = [labels[oid][lang] for oid in option_ids]
+    answer_index = option_ids.index(item.object_id)
+    return {
+        "fact_id": item.fact_id,
+        "language": lang,
+        "subject": item.subject.get("en") or item.subject[lang],
+        "relation": relation_name(item.property_id),
+        "object": item.object.get("en") or item.object[lang],
+        "question": item.question[lang],
+        **{f"option_{LETTERS[k]}": options[k] for k in range(len(options))},
+        "answer_text": options[answer_index],
+        "answer_index": answer_index,
+        "option_ids": option_ids,
+        "subject_id": item.subject_id,
+        "property_id": item.property_id,
+        "object_id": item.object_id,
+    }
+
+
+def make_parallel_row(item: Item, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One row per fact with every language's question, options and answer."""
+    out: dict[str, Any] = {
+        "fact_id": item.fact_id,
+        "subject_id": item.subject_id,
+        "property_id": item.property_id,
+        "object_id": item.object_id,
+        "relation": relation_name(item.property_id),
+    }
+    for lang, row in rows.items():
+        out[f"question_{lang}"] = row["question"]
+        out[f"options_{lang}"] = [row[f"option_{c}"] for c in LETTERS]
+        out[f"answer_index_{lang}"] = row["answer_index"]
+        out[f"option_ids_{lang}"] = row["option_ids"]
+    return out
+
+
+def write_dataset(result: BuildResult, out_dir: str | Path) -> None:
+    """JSONL per split and language, parallel JSONL per split, and stats.json (written last)."""
+    out = Path(out_dir)
+    for split, by_lang in result.records.items():
+        for lang, rows in by_lang.items():
+            write_jsonl(out / split / f"{lang}.jsonl", rows)
+        write_jsonl(out / "parallel" / f"{split}.jsonl", result.parallel[split])
+    write_json(out / "stats.json", result.stats)

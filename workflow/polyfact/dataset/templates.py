@@ -1,0 +1,39 @@
+"""Question templates per language and relation (config/templates/{lang}.yaml)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+Templates = dict[str, dict[str, list[str]]]  # lang -> relation -> templates
+
+
+def load_templates(templates_dir: str | Path, languages: Sequence[str]) -> Templates:
+    """Load the templates of `languages`; a missing file or relation list fails naming it."""
+    out: Templates = {}
+    for lang in languages:
+        path = Path(templates_dir) / f"{lang}.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"no question templates for language {lang!r}: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if data.get("language") != lang:
+            raise ValueError(f"{path}: 'language' is {data.get('language')!r}, expected {lang!r}")
+        out[lang] = {pid: list(ts) for pid, ts in (data.get("relations") or {}).items()}
+    return out
+
+
+def pick_template(templates: Sequence[str], fact_id: str, lang: str, seed: int) -> str:
+    """A template chosen by a stable hash of (seed, fact, language): reproducible and order-free."""
+    h = hashlib.sha256(f"{seed}|{fact_id}|{lang}".encode()).digest()
+    return templates[int.from_bytes(h[:8], "big") % len(templates)]
+
+
+def render_question(templates: Templates, lang: str, relation: str, subject: str, fact_id: str, seed: int) -> str:
+    try:
+        options = templates[lang][relation]
+    except KeyError:
+        raise KeyError(f"no template for language {lang!r}, relation {relation!r}") from None
+    return pick_template(options, fact_id, lang, seed).format(subject=subject)
