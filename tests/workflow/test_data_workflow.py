@@ -1,0 +1,119 @@
+"""The data half of the DAG on the embedded default config: dry run, real run, reruns,
+determinism, and config errors before any job runs."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+DATA_TARGETS = ["results/data/report.md", "results/data/hf", "results/data/polyfact/test/en.jsonl"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the workflow in `workdir`, deployed as a user would: its own config/ beside results/."""
+    if not (workdir / "config").exists():
+        (workdir / "config").symlink_to(REPO / "config")
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--cores", "2", *args,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> count from a dry run's job table (targets first: some options take many values)."""
+    out = snakemake(workdir, *args, "-n", "--quiet", "rules").stdout
+    jobs: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def override(workdir: Path, section: str, **values: object) -> str:
+    """A config file with one section's keys changed (merged over config/config.yaml)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config[section].update(values)
+    path = workdir / f"override-{section}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("run")
+    snakemake(workdir, *DATA_TARGETS)
+    return workdir
+
+
+def test_dry_run_plans_data_stages(tmp_path: Path) -> None:
+    jobs = planned_jobs(tmp_path, *DATA_TARGETS)
+    assert jobs == {"extract_facts": 1, "build_dataset": 1, "export_hf_dataset": 1, "data_report": 1}
+
+
+@pytest.mark.slow
+def test_default_data_stages_produce_contract_outputs(built: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    facts = pq.read_table(built / "results/data/facts.parquet").to_pandas()
+    assert {"fact_id", "subject_id", "property_id", "object_id", "subject_label_bn", "object_label_zh"} <= set(facts.columns)
+    assert len(facts) >= 800 and facts["property_id"].nunique() >= 4
+    rows = [json.loads(line) for line in (built / "results/data/polyfact/test/en.jsonl").read_text().splitlines()]
+    assert rows and {"fact_id", "question", "option_a", "answer_index", "option_ids"} <= set(rows[0])
+    report = json.loads((built / "results/data/report.json").read_text())
+    assert report["dataset"]["facts_out"] > 500
+    assert report["baselines"]["mean"]["train_gold_prior"] < 0.4  # options do not leak the answer
+    assert (built / "results/data/hf/parallel/dataset_dict.json").exists()
+    assert (built / "results/data/hf/bn/test/state.json").exists()
+
+
+@pytest.mark.slow
+def test_complete_run_plans_nothing_and_reruns_only_stale(built: Path) -> None:
+    assert planned_jobs(built, *DATA_TARGETS) == {}
+    # a dataset hyper-parameter: the dataset and its consumers rerun, extraction does not
+    jobs = planned_jobs(built, *DATA_TARGETS, "--configfile", override(built, "dataset", max_answer_share=0.35))
+    assert jobs == {"build_dataset": 1, "export_hf_dataset": 1, "data_report": 1}
+    # a facts key: everything downstream of extraction
+    jobs = planned_jobs(built, *DATA_TARGETS, "--configfile", override(built, "facts", max_facts=900))
+    assert jobs == {"extract_facts": 1, "build_dataset": 1, "export_hf_dataset": 1, "data_report": 1}
+
+
+@pytest.mark.slow
+def test_same_config_same_bytes(built: Path, tmp_path: Path) -> None:
+    snakemake(tmp_path, *DATA_TARGETS)
+    for rel in ["results/data/facts.parquet", "results/data/report.md", "results/data/report.json"]:
+        assert filecmp.cmp(built / rel, tmp_path / rel, shallow=False), rel
+    for sub in ["results/data/polyfact", "results/data/hf"]:
+        files = sorted(p.relative_to(built / sub) for p in (built / sub).rglob("*") if p.is_file())
+        assert files
+        for f in files:
+            assert filecmp.cmp(built / sub / f, tmp_path / sub / f, shallow=False), f
+
+
+def test_unknown_config_key_fails_before_any_job(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("facts:\n  relatons: [P30]\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "relatons" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_relation_unsupported_by_source_fails_naming_it(tmp_path: Path) -> None:
+    config = override(tmp_path, "facts", relations=["P30", "P69"])
+    proc = snakemake(tmp_path, "-n", "--configfile", config, check=False)
+    assert proc.returncode != 0 and "P69" in proc.stdout + proc.stderr
