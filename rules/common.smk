@@ -1,17 +1,13 @@
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from polyfact.config import check_config, dataset_languages, resolve
+from polyfact.config import check_config, dataset_languages
 from polyfact.dataset.splits import SPLITS
 from polyfact.digest import code_digest, config_digest
 
-ROOT = Path(workflow.basedir)
-
-
 validate(config, schema="../workflow/schemas/config.schema.yaml")
-check_config(config, ROOT)
+check_config(config)
 
 LANGS = dataset_languages(config)
 RELATIONS = config["facts"]["relations"]
@@ -30,7 +26,7 @@ def csv(values):
 def facts_source_input(wildcards):
     """The dump is an input only for the wikidata-dump source (a changed dump reruns)."""
     if config["facts"]["source"] == "wikidata-dump":
-        return {"dump": str(resolve(config["facts"]["dump"], ROOT))}
+        return {"dump": config["facts"]["dump"]}
     return {}
 
 
@@ -38,10 +34,7 @@ def extract_args():
     """Source-specific arguments of `polyfact extract`."""
     facts = config["facts"]
     if facts["source"] == "wikidata-dump":
-        args = [
-            f"--input {resolve(facts['dump'], ROOT)}",
-            f"--workers {facts['workers']}",
-        ]
+        args = [f"--workers {facts['workers']}"]
         if facts["max_candidates_per_relation"]:
             args.append(
                 f"--max-candidates-per-relation {facts['max_candidates_per_relation']}"
@@ -50,7 +43,7 @@ def extract_args():
     if facts["source"] == "wikidata-sparql":
         s = facts["sparql"]
         return (
-            f"--endpoint {s['endpoint']} --cache-dir {resolve(s['cache_dir'], ROOT)}"
+            f"--endpoint {s['endpoint']} --cache-dir {s['cache_dir']}"
             f" --limit-per-relation {s['limit_per_relation']} --batch-size {s['batch_size']}"
             f" --min-interval-s {s['min_interval_s']} --max-retries {s['max_retries']}"
         )
@@ -62,12 +55,10 @@ def max_facts_arg():
     return f"--max-facts {n}" if n else ""
 
 
-def templates_dir():
-    return str(resolve(config["dataset"]["templates_dir"], ROOT))
-
-
 def template_files():
-    return expand("{dir}/{lang}.yaml", dir=templates_dir(), lang=LANGS)
+    return expand(
+        "{dir}/{lang}.yaml", dir=config["dataset"]["templates_dir"], lang=LANGS
+    )
 
 
 def split_fractions():

@@ -24,9 +24,37 @@ rule extract_facts:
         min_label_langs=config["facts"]["min_label_langs"],
         max_facts=max_facts_arg(),
         extra=extract_args(),
+        dump=lambda wildcards, input: (
+            f"--input {input.dump}" if "dump" in input.keys() else ""
+        ),
         seed=config["seed"],
     shell:
         "polyfact extract --source {params.source} --relations {params.relations}"
         " --languages {params.languages} --min-label-langs {params.min_label_langs}"
-        " {params.max_facts} {params.extra} --seed {params.seed} --no-progress"
+        " {params.max_facts} {params.extra} {params.dump} --seed {params.seed} --no-progress"
         " --stats-out {output.stats} --out {output.facts} 2> {log}"
+
+
+if config["facts"]["source"] == "wikidata-dump":
+
+    localrules:
+        download_wikidata_dump,
+
+    # Runs only when the configured dump file is missing; curl resumes a partial download
+    # (-C -) and the file appears under its final name only when complete.
+    rule download_wikidata_dump:
+        output:
+            protected(config["facts"]["dump"]),
+        log:
+            "results/logs/download_wikidata_dump.log",
+        conda:
+            "../envs/cpu.yaml"
+        resources:
+            mem_mb=1000,
+            runtime=2880,
+            gpu=0,
+        params:
+            url=config["facts"]["dump_url"],
+        shell:
+            "curl --fail --location --retry 10 --retry-delay 60 --continue-at -"
+            " --output {output}.part {params.url} 2> {log} && mv {output}.part {output}"

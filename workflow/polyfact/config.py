@@ -19,18 +19,13 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
 
 
-def resolve(path: str, root: Path) -> Path:
-    """Config paths are relative to the workflow root unless absolute."""
-    p = Path(path)
-    return p if p.is_absolute() else root / p
-
-
 def dataset_languages(config: Mapping[str, Any]) -> list[str]:
     """The dataset covers the evaluated languages (training languages are a subset)."""
     return list(config["languages"]["eval"])
 
 
-def check_config(config: Mapping[str, Any], root: Path) -> None:
+def check_config(config: Mapping[str, Any]) -> None:
+    """Cross-key checks; relative paths resolve against the working directory, as in Snakemake."""
     langs = config["languages"]
     unknown_train = [lang for lang in langs["train"] if lang not in langs["eval"]]
     if unknown_train:
@@ -48,11 +43,8 @@ def check_config(config: Mapping[str, Any], root: Path) -> None:
                 f"facts.relations: {unsupported} not available from source 'cldr' "
                 f"(supported: {list(CLDR_RELATIONS)})"
             )
-    if facts["source"] == "wikidata-dump":
-        if not facts["dump"]:
-            raise ConfigError("facts.dump: required when facts.source is 'wikidata-dump'")
-        if not resolve(facts["dump"], root).is_file():
-            raise ConfigError(f"facts.dump: no such file {facts['dump']!r}")
+    if facts["source"] == "wikidata-dump" and not facts["dump"]:
+        raise ConfigError("facts.dump: required when facts.source is 'wikidata-dump'")
     if facts["min_label_langs"] > len(langs["eval"]):
         raise ConfigError(
             f"facts.min_label_langs: {facts['min_label_langs']} exceeds the {len(langs['eval'])} eval languages"
@@ -61,7 +53,7 @@ def check_config(config: Mapping[str, Any], root: Path) -> None:
     splits = config["dataset"]["splits"]
     if abs(sum(splits.values()) - 1.0) > 1e-6:
         raise ConfigError(f"dataset.splits: fractions must sum to 1, got {splits}")
-    check_templates(resolve(config["dataset"]["templates_dir"], root), langs["eval"], facts["relations"])
+    check_templates(Path(config["dataset"]["templates_dir"]), langs["eval"], facts["relations"])
 
 
 def check_templates(templates_dir: Path, languages: list[str], relations: list[str]) -> None:

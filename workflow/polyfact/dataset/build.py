@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from polyfact.dataset import filters
 from polyfact.dataset.items import Item, items_from_facts
@@ -63,7 +64,7 @@ def build_dataset(
 
     items = removals.predicate("missing_labels", items, filters.missing_labels, languages)
     items = removals.predicate("foreign_script", items, filters.foreign_script, languages)
-    for item in items:
+    for item in tqdm(items, desc="questions", unit="fact", disable=None):
         item.question = {
             lang: render_question(templates, lang, item.property_id, item.subject[lang], item.fact_id, seed)  # type: ignore[arg-type]
             for lang in languages
@@ -77,7 +78,7 @@ def build_dataset(
 
     pools = build_pools(items)
     no_options = set()
-    for item in items:
+    for item in tqdm(items, desc="options", unit="fact", disable=None):
         distractors = choose_distractors(item, pools[item.property_id], languages, seed)
         if distractors is None:
             no_options.add(item.fact_id)
