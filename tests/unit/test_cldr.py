@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from polyfact.cldr import CLDR_RELATIONS, complete_counts, extract_cldr, territory_continents
-from polyfact.facts import facts_frame, make_fact_id
+from polyfact.cldr import CLDR_RELATIONS, extract_cldr, territory_continents
+from polyfact.facts import facts_frame, filter_min_label_langs, make_fact_id
 from polyfact.languages import DEFAULT_LANGUAGES
 from polyfact.relations import RELATIONS
 
@@ -94,7 +94,8 @@ def test_labels_come_from_each_language(by_key):
 
 
 def test_enough_fully_labelled_facts(facts):
-    complete = complete_counts(facts, LANGS)
+    full = filter_min_label_langs(facts_frame(facts, LANGS), LANGS, len(LANGS))
+    complete = full["property_id"].value_counts().to_dict()
     assert sum(complete.values()) >= 800
     assert sum(1 for n in complete.values() if n > 0) >= 4
     for pid in ("P17", "P30", "P37", "P38"):

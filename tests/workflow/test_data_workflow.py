@@ -117,3 +117,23 @@ def test_relation_unsupported_by_source_fails_naming_it(tmp_path: Path) -> None:
     config = override(tmp_path, "facts", relations=["P30", "P69"])
     proc = snakemake(tmp_path, "-n", "--configfile", config, check=False)
     assert proc.returncode != 0 and "P69" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_wikidata_dump_source_through_the_dag(tmp_path: Path) -> None:
+    (tmp_path / "tests").symlink_to(REPO / "tests")  # the config's dump path is relative
+    snakemake(tmp_path, *DATA_TARGETS, "--configfile", "config/test-wikidata-dump.yaml")
+    import json
+
+    rows = [json.loads(line) for line in (tmp_path / "results/data/polyfact/train/bn.jsonl").read_text().splitlines()]
+    facts = {r["fact_id"] for r in rows}
+    assert facts and all(f.split("|")[1] in {"P17", "P37"} for f in facts)
+    stats = json.loads((tmp_path / "results/data/facts.stats.json").read_text())
+    assert stats["source"] == "wikidata-dump" and stats["dump_malformed"] == 0
+
+
+@pytest.mark.slow
+def test_report_html(built: Path) -> None:
+    snakemake(built, *DATA_TARGETS, "--report", "results/report.html")
+    html = (built / "results/report.html").read_text(errors="replace")
+    assert "report.md" in html

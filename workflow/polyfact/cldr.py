@@ -321,30 +321,3 @@ def extract_cldr(relations: Sequence[str], languages: Sequence[str]) -> list[Fac
             )
     facts.sort(key=lambda f: make_fact_id(f.subject_id, f.property_id, f.object_id))
     return facts
-
-
-def complete_counts(facts: Sequence[Fact], languages: Sequence[str]) -> dict[str, int]:
-    """Per relation: facts whose subject and object have labels in every one of `languages`."""
-    out: dict[str, int] = {}
-    for f in facts:
-        ok = all(f.subject_labels.get(lang) and f.object_labels.get(lang) for lang in languages)
-        out[f.property_id] = out.get(f.property_id, 0) + int(ok)
-    return out
-
-
-if __name__ == "__main__":  # quick report: python -m polyfact.cldr
-    import time
-
-    from polyfact.languages import DEFAULT_LANGUAGES
-
-    t0 = time.perf_counter()
-    facts = extract_cldr(CLDR_RELATIONS, DEFAULT_LANGUAGES)
-    elapsed = time.perf_counter() - t0
-    totals: dict[str, int] = {}
-    for f in facts:
-        totals[f.property_id] = totals.get(f.property_id, 0) + 1
-    complete = complete_counts(facts, DEFAULT_LANGUAGES)
-    for pid in CLDR_RELATIONS:
-        n_all = complete.get(pid, 0)
-        print(f"{pid:5s} facts={totals.get(pid, 0):4d} labelled-in-all-{len(DEFAULT_LANGUAGES)}={n_all:4d}")
-    print(f"total facts={len(facts)} complete={sum(complete.values())} in {elapsed:.2f}s")
