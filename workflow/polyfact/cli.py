@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from polyfact.errors import PolyfactError
 from polyfact.languages import LANGUAGES
 from polyfact.relations import relation_name
 
@@ -191,7 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    args.func(args)
+    try:
+        args.func(args)
+    except PolyfactError as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

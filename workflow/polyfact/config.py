@@ -12,10 +12,11 @@ from typing import Any
 
 import yaml
 
+from polyfact.errors import PolyfactError
 from polyfact.relations import relation_name
 
 
-class ConfigError(ValueError):
+class ConfigError(PolyfactError, ValueError):
     """A config value that cannot work; the message names the key."""
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from polyfact.errors import PolyfactError
 from polyfact.io import atomic_path
 
 ID_COLUMNS = ("fact_id", "subject_id", "property_id", "object_id")
@@ -126,5 +127,5 @@ def read_facts(path: str | os.PathLike[str]) -> pd.DataFrame:
     df = pq.read_table(path).to_pandas()
     missing = [c for c in ID_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: not a facts table, missing columns {missing}")
+        raise PolyfactError(f"{path}: not a facts table, missing columns {missing}")
     return df

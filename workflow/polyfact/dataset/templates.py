@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from polyfact.errors import PolyfactError
+
 Templates = dict[str, dict[str, list[str]]]  # lang -> relation -> templates
 
 
@@ -17,10 +19,10 @@ def load_templates(templates_dir: str | Path, languages: Sequence[str]) -> Templ
     for lang in languages:
         path = Path(templates_dir) / f"{lang}.yaml"
         if not path.is_file():
-            raise FileNotFoundError(f"no question templates for language {lang!r}: {path}")
+            raise PolyfactError(f"no question templates for language {lang!r}: {path}")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if data.get("language") != lang:
-            raise ValueError(f"{path}: 'language' is {data.get('language')!r}, expected {lang!r}")
+            raise PolyfactError(f"{path}: 'language' is {data.get('language')!r}, expected {lang!r}")
         out[lang] = {pid: list(ts) for pid, ts in (data.get("relations") or {}).items()}
     return out
 

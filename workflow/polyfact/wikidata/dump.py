@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 import orjson
 from tqdm import tqdm
 
+from polyfact.errors import PolyfactError
 from polyfact.facts import Fact
 from polyfact.languages import label_for, label_keys
 
@@ -53,7 +54,7 @@ Labels = tuple[str | None, ...]  # one entry per requested language, in order
 Types = tuple[str, ...]
 
 
-class DumpError(Exception):
+class DumpError(PolyfactError):
     """The dump cannot be read: truncated or corrupt archive, wrong format, mostly bad lines."""
 
 

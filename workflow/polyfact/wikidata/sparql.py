@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import requests
 
 from polyfact import __version__
+from polyfact.errors import PolyfactError
 from polyfact.facts import Fact
 from polyfact.io import atomic_path
 from polyfact.languages import label_for, label_keys
@@ -51,7 +52,7 @@ _PID = re.compile(r"P[1-9][0-9]*")
 _LANG_KEY = re.compile(r"[a-z]{2,3}(-[a-z0-9]+)*")
 
 
-class SparqlError(Exception):
+class SparqlError(PolyfactError):
     """A SPARQL request failed for good (client error, retries exhausted, bad response)."""
 
 
