@@ -58,7 +58,11 @@ def cmd_extract(args: argparse.Namespace) -> None:
             workers=args.workers,
             progress=not args.no_progress,
         )
-        stats.update({f"dump_{k}": v for k, v in dump_stats.as_dict().items()})
+        for key, value in dump_stats.as_dict().items():
+            if isinstance(value, dict):  # per-relation counters: one flat entry each
+                stats.update({f"dump_{key}_{pid}": n for pid, n in value.items()})
+            else:
+                stats[f"dump_{key}"] = value
     elif args.source == "wikidata-sparql":
         from polyfact.wikidata.sparql import SparqlClient, extract_sparql
 
