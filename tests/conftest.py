@@ -23,3 +23,31 @@ def country_fact(code: str, names: dict[str, str], continent: str, cont_names: d
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+TINY_TEXT = [
+    "Question: On which continent is France?\nAnswer: Europe",
+    "Frage: Auf welchem Kontinent liegt Frankreich?\nAntwort: Europa",
+    "Вопрос: На каком континенте находится Франция? Ответ: Европа",
+    "问题：法国位于哪个大洲？答案：欧洲",
+    "প্রশ্ন: ফ্রান্স কোন মহাদেশে অবস্থিত? উত্তর: ইউরোপ",
+    "A. B. C. D. Answer: A B C D",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 model with a trained byte-level BPE tokenizer, saved as a HF directory."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-qwen2")
+    tokenizer = train_tokenizer(TINY_TEXT * 20, vocab_size=400)
+    spec = ToyModelSpec(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, max_position_embeddings=128)
+    model = AutoModelForCausalLM.from_config(toy_config(tokenizer, spec))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

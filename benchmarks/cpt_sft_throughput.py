@@ -1,0 +1,92 @@
+"""CPU throughput of CPT and SFT training on a toy-sized Qwen2 (hidden 256, 4 layers, ~2k BPE vocab).
+
+Data: the pipeline's own results (facts table, parallel train view, per-language train records).
+The tokenizer is trained on the rendered CPT rows plus full SFT examples (prompt + " A".." D"),
+so the answer letters are single tokens. Tokens/s counts the tokens of the trained batches over
+the trainer's wall time (it includes the trainer's start-up, a few seconds). Usage:
+
+    python benchmarks/cpt_sft_throughput.py --steps 10 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+from polyfact.facts import read_facts
+from polyfact.io import read_jsonl
+from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
+from polyfact.train.common import LoraSpec, RunSpec
+from polyfact.train.cpt import CptSettings, train_cpt
+from polyfact.train.parallel import render_parallel, toy_parallel_rows
+from polyfact.train.sft import LETTERS, sft_prompt, train_sft
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("results/data"))
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--block-size", type=int, default=256)
+    ap.add_argument("--cpt-batch", type=int, default=8)
+    ap.add_argument("--facts-per-step", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    facts = read_facts(args.data / "facts.parquet")
+    parallel = read_jsonl(args.data / "polyfact" / "parallel" / "train.jsonl")
+    langs = sorted({k.removeprefix("question_") for k in parallel[0] if k.startswith("question_")})
+    records = {lang: read_jsonl(args.data / "polyfact" / "train" / f"{lang}.jsonl") for lang in langs}
+    rows = toy_parallel_rows(facts, parallel, langs)
+    rng = random.Random(0)
+    corpus = [render_parallel(r, rng) for r in rows]
+    corpus += [sft_prompt(r) + " " + LETTERS[r["answer_index"]] for recs in records.values() for r in recs]
+    tokenizer = train_tokenizer(corpus, vocab_size=2000)
+
+    with tempfile.TemporaryDirectory(prefix="bench-cpt-sft-") as tmp:
+        table = run_all(Path(tmp), tokenizer, rows, records, langs, args)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (figures are only comparable on an idle machine)")
+    print(f"{'run':<10} {'steps':>5} {'batch':>10} {'tokens':>8} {'wall s':>7} {'tokens/s':>9} {'s/step':>7}")
+    for run, steps, batch, tokens, wall in table:
+        print(f"{run:<10} {steps:>5} {batch:>10} {tokens:>8} {wall:>7.2f} {tokens / wall:>9.0f} {wall / steps:>7.3f}")
+
+
+def run_all(
+    work: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    rows: list[dict[str, str]],
+    records: dict[str, list[dict]],
+    langs: list[str],
+    args: argparse.Namespace,
+) -> list[tuple[str, int, str, int, float]]:
+    """Train CPT and SFT, full and LoRA, from one random base model; rows of the table."""
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(toy_config(tokenizer, ToyModelSpec()))
+    model.save_pretrained(work / "base")
+    tokenizer.save_pretrained(work / "base")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"toy Qwen2: {n_params / 1e6:.2f} M params, vocab {len(tokenizer)}, {len(langs)} languages, "
+          f"{len(rows)} parallel rows, {len(records[langs[0]])} SFT facts, {torch.get_num_threads()} threads")
+
+    lora = LoraSpec(r=64, alpha=128, dropout=0.05)
+    table: list[tuple[str, int, str, int, float]] = []
+    for name, lora_spec in (("full", None), ("lora", lora)):
+        spec = RunSpec(out_dir=work / f"cpt-{name}", checkpoint_dir=work / f"ckpt-cpt-{name}", max_steps=args.steps,
+                       batch_size=args.cpt_batch, save_steps=10**6, logging_steps=10**6, lora=lora_spec)
+        s = train_cpt(work / "base", spec.out_dir, rows, spec, CptSettings(block_size=args.block_size))
+        table.append((f"cpt {name}", s["steps"], f"{args.cpt_batch}x{args.block_size}", s["tokens_trained"], s["wall_seconds"]))
+        spec = RunSpec(out_dir=work / f"sft-{name}", checkpoint_dir=work / f"ckpt-sft-{name}", max_steps=args.steps,
+                       save_steps=10**6, logging_steps=10**6, lora=lora_spec)
+        s = train_sft(work / "base", spec.out_dir, records, spec, facts_per_step=args.facts_per_step)
+        table.append((f"sft {name}", s["steps"], f"{s['rows_per_step']} rows", s["tokens_trained"], s["wall_seconds"]))
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""GRPO wiring (§7): prompts, the fact-grouped sampler, pooled rewards through TRL's own
+advantage computation, and an end-to-end CPU run with resume on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from polyfact.train.common import RunSpec
+from polyfact.train.grpo import (
+    FactGroupSampler,
+    FactRolloutReward,
+    GrpoSettings,
+    build_dataset,
+    build_trainer,
+    grpo_prompt,
+    train_grpo,
+)
+from polyfact.train.rewards import RewardSpec
+
+LANGS = ["en", "bn"]
+SCAFFOLDS = {
+    "en": "Answer with the text of the correct option.",
+    "bn": "সঠিক বিকল্পের লেখা দিয়ে উত্তর দিন।",
+}
+OPTIONS = {
+    "en": ["Asia", "Europe", "Africa", "Oceania"],
+    "bn": ["এশিয়া", "ইউরোপ", "আফ্রিকা", "ওশেনিয়া"],
+}
+QUESTIONS = {"en": "On which continent is {s}?", "bn": "{s} কোন মহাদেশে অবস্থিত?"}
+
+
+def record(fact: int, lang: str) -> dict[str, Any]:
+    opts = OPTIONS[lang][fact % 4 :] + OPTIONS[lang][: fact % 4]  # shuffled per fact
+    gold = (4 - fact % 4) % 4 + 1 if fact % 4 else 1  # Europe's position after the rotation
+    return {
+        "fact_id": f"t:{fact}|P30|c:EU",
+        "language": lang,
+        "question": QUESTIONS[lang].format(s=f"X{fact}"),
+        **{f"option_{c}": o for c, o in zip("abcd", opts, strict=True)},
+        "answer_text": OPTIONS[lang][1],
+        "answer_index": gold % 4,
+        "option_ids": ["c:AS", "c:EU", "c:AF", "c:OC"],
+    }
+
+
+def records(n_facts: int) -> dict[str, list[dict[str, Any]]]:
+    return {lang: [record(f, lang) for f in range(n_facts)] for lang in LANGS}
+
+
+def test_record_helper_points_at_europe() -> None:
+    for f in range(4):
+        for lang in LANGS:
+            r = record(f, lang)
+            assert r[f"option_{'abcd'[r['answer_index']]}"] == OPTIONS[lang][1]
+
+
+def test_prompt_holds_question_options_scaffold_and_cue() -> None:
+    r = record(1, "bn")
+    prompt = grpo_prompt(r, SCAFFOLDS["bn"])
+    lines = prompt.split("\n")
+    assert lines[0] == r["question"]
+    assert lines[1:5] == [f"- {r[f'option_{c}']}" for c in "abcd"]
+    assert lines[5] == SCAFFOLDS["bn"]
+    assert lines[6] == "→"
+
+
+def test_dataset_is_fact_major_and_rejects_mismatched_facts() -> None:
+    dataset, groups = build_dataset(records(3), SCAFFOLDS)
+    assert groups == [[0, 1], [2, 3], [4, 5]]
+    assert dataset["language"] == ["en", "bn"] * 3
+    assert all(len({dataset[i]["fact_id"] for i in g}) == 1 for g in groups)
+    broken = records(3)
+    broken["bn"] = broken["bn"][:2]
+    with pytest.raises(ValueError, match="fact sets differ"):
+        build_dataset(broken, SCAFFOLDS)
+    with pytest.raises(ValueError, match="scaffold"):
+        build_dataset(records(1), {"en": "x"})
+
+
+def test_sampler_yields_whole_facts_in_order() -> None:
+    groups = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    g = 2
+    sampler = FactGroupSampler(groups, num_generations=g, seed=7)
+    order = list(sampler)
+    assert len(order) == len(sampler) == 4 * 3 * g
+    steps = [order[i : i + 3 * g] for i in range(0, len(order), 3 * g)]
+    seen = []
+    for step in steps:
+        fact = step[0] // 3
+        assert step == [i for i in groups[fact] for _ in range(g)]  # languages in order, each ×G
+        seen.append(fact)
+    assert sorted(seen) == [0, 1, 2, 3]  # every fact once per epoch
+    assert list(FactGroupSampler(groups, num_generations=g, seed=7)) == order  # deterministic
+    many = FactGroupSampler([[i] for i in range(20)], num_generations=1, seed=7)
+    first = list(many)
+    many.set_epoch(1)
+    assert list(many) != first and sorted(list(many)) == sorted(first)  # a new permutation per epoch
+
+
+def test_sampler_repeats_chunks_like_trl() -> None:
+    groups = [[0, 1], [2, 3], [4, 5]]
+    order = list(FactGroupSampler(groups, num_generations=2, repeat_count=2, facts_per_batch=1, shuffle=False))
+    assert order[:8] == [0, 0, 1, 1] * 2
+    assert len(order) == 3 * 2 * 2 * 2
+    two = list(FactGroupSampler(groups, num_generations=1, facts_per_batch=2, shuffle=False))
+    assert two == [0, 1, 2, 3]  # the third fact does not fill a chunk of two
+
+
+def reward_call(reward: FactRolloutReward, texts: list[str], langs: list[str], fact: int = 0) -> list[float]:
+    rows = [record(fact, lang) for lang in langs]
+    return reward(
+        prompts=[""] * len(texts),
+        completions=texts,
+        completion_ids=[[1, 2]] * len(texts),
+        fact_id=[r["fact_id"] for r in rows],
+        language=langs,
+        options=[[r[f"option_{c}"] for c in "abcd"] for r in rows],
+        answer_index=[r["answer_index"] for r in rows],
+    )
+
+
+# One fact, G=3, batch laid out [en×3][bn×3]: rollout k = (en k, bn k).
+TEXTS = ["Europe", "Asia", "", "ইউরোপ", "ইউরোপ", "B"]
+
+
+def test_pooled_reward_is_shared_by_a_rollout() -> None:
+    reward = FactRolloutReward(RewardSpec(pooling="fact"), n_langs=2)
+    rewards = reward_call(reward, TEXTS, ["en"] * 3 + ["bn"] * 3)
+    assert rewards == [3.0, 1.0, -1.5, 3.0, 1.0, -1.5]
+    assert reward.tokens_generated == 12
+
+
+def test_per_lang_reward_keeps_own_scores() -> None:
+    reward = FactRolloutReward(RewardSpec(pooling="per_lang"), n_langs=2)
+    assert reward_call(reward, TEXTS, ["en"] * 3 + ["bn"] * 3) == [2.0, 0.0, -1.0, 2.0, 1.0, -0.5]
+
+
+def test_reward_rejects_incomplete_facts() -> None:
+    reward = FactRolloutReward(RewardSpec(), n_langs=2)
+    with pytest.raises(ValueError, match="every language"):
+        reward_call(reward, TEXTS[:3], ["en"] * 3)
+    with pytest.raises(ValueError, match="every language"):
+        reward_call(reward, TEXTS[:5], ["en"] * 3 + ["bn"] * 2)
+
+
+def spec_for(tmp_path: Path, **kw: Any) -> RunSpec:
+    defaults: dict[str, Any] = {"max_steps": 2, "save_steps": 100, "logging_steps": 1, "learning_rate": 1e-3}
+    return RunSpec(out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", **(defaults | kw))
+
+
+@pytest.mark.parametrize("pooling", ["fact", "per_lang"])
+def test_trl_advantages_shared_across_languages(tiny_model_dir: Path, tmp_path: Path, pooling: str) -> None:
+    """Runs TRL's own `_generate_and_score_completions` (reward → per-group normalisation)
+    with scripted completions in place of sampling."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    reward = RewardSpec(pooling=pooling)  # type: ignore[arg-type]
+    settings = GrpoSettings(num_generations=3, max_new_tokens=4, reward=reward)
+    trainer, _ = build_trainer(model, tokenizer, records(2), SCAFFOLDS, spec_for(tmp_path), settings)
+    scripted = [tokenizer.encode(t) + [tokenizer.eos_token_id] for t in TEXTS]
+    trainer._generate_single_turn = lambda *a, **k: (scripted, None)  # type: ignore[method-assign]
+    batch = [trainer.train_dataset[i] for i in list(trainer._get_train_sampler())[:6]]
+    trainer.model.train()
+    advantages = trainer._generate_and_score_completions(batch)["advantages"]
+    en, bn = advantages[:3], advantages[3:]
+    if pooling == "fact":
+        assert torch.allclose(en, bn)
+        assert en[0] > en[1] > en[2]
+    else:
+        assert not torch.allclose(en, bn)
+
+
+def read_stats(out: Path) -> dict[str, Any]:
+    return json.loads((out / "train_stats.json").read_text())
+
+
+@pytest.mark.slow
+def test_train_grpo_end_to_end_and_resume(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = GrpoSettings(num_generations=2, max_new_tokens=4)
+    spec = spec_for(tmp_path, save_steps=1)
+    # A first attempt that leaves a checkpoint behind, as a killed job would.
+    trainer, _ = build_trainer(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        AutoTokenizer.from_pretrained(tiny_model_dir),
+        records(4),
+        SCAFFOLDS,
+        spec,
+        settings,
+    )
+    trainer.train()
+    assert (spec.checkpoint_dir / "checkpoint-2").is_dir()
+
+    rerun = spec_for(tmp_path, max_steps=3, save_steps=1)
+    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(4), SCAFFOLDS, rerun, settings)
+    assert stats["resumed_from"] is not None and stats["resumed_from"].endswith("checkpoint-2")
+    assert stats["steps"] == 3
+    saved = read_stats(tmp_path / "out")
+    assert saved["method"] == "grpo" and saved["languages"] == LANGS
+    assert saved["tokens_generated_this_attempt"] > 0
+    assert [e["step"] for e in saved["reward_history"]] == [1, 2, 3]  # restored log history + the new step
+    assert saved["final_rollouts_all_correct"] is not None
+    assert not spec.checkpoint_dir.exists()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert model.config.model_type == "qwen2"
+
+
+def test_train_grpo_fresh_run_with_lora(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from polyfact.train.common import LoraSpec
+
+    settings = GrpoSettings(num_generations=2, max_new_tokens=4)
+    spec = spec_for(tmp_path, lora=LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj", "up_proj")))
+    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(3), SCAFFOLDS, spec, settings)
+    assert stats["resumed_from"] is None and stats["steps"] == 2
+    assert [e["step"] for e in stats["reward_history"]] == [1, 2]
+    saved = read_stats(tmp_path / "out")
+    assert saved["lora"]["r"] == 4
+    AutoModelForCausalLM.from_pretrained(tmp_path / "out")

@@ -1,0 +1,74 @@
+"""Continued pretraining (CPT, §7): causal-LM loss on every token of packed parallel text."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+from polyfact.errors import PolyfactError
+from polyfact.train.common import RunSpec, apply_lora, model_dtype, save_final, train_with_resume, trainer_kwargs
+from polyfact.train.parallel import ParallelRow, pack, render_parallel
+
+
+@dataclass
+class CptSettings:
+    """CPT-specific settings (the rest is the shared RunSpec)."""
+
+    block_size: int = 256
+
+
+def causal_collate(features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack full blocks; labels are the inputs (the model shifts them).
+
+    Not DataCollatorForLanguageModeling: it masks pad-token labels, and where pad == EOS
+    (Qwen2.5) that would drop the EOS row separators from the loss.
+    """
+    ids = torch.tensor([f["input_ids"] for f in features], dtype=torch.long)
+    return {"input_ids": ids, "labels": ids.clone()}
+
+
+def train_cpt(
+    model_dir: str | Path, out_dir: str | Path, rows: Sequence[ParallelRow], spec: RunSpec, settings: CptSettings
+) -> dict[str, Any]:
+    """Render (seeded language order), pack, train, save merged weights + train_stats.json.
+
+    `out_dir` must equal `spec.out_dir` (save_final writes there); it is a parameter so a rule's
+    call reads like the others.
+    """
+    if Path(out_dir) != Path(spec.out_dir):
+        raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rng = random.Random(spec.seed)
+    blocks = pack((render_parallel(row, rng) for row in rows), tokenizer, settings.block_size)
+    if not blocks:
+        raise PolyfactError(f"parallel corpus of {len(rows)} rows fills no block of {settings.block_size} tokens")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.bf16))
+    model = apply_lora(model, spec.lora)
+    args = TrainingArguments(**trainer_kwargs(spec))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict({"input_ids": blocks}),
+        data_collator=causal_collate,
+        processing_class=tokenizer,
+    )
+    stats = train_with_resume(trainer, spec)
+    # Over all attempts (global_step counts the steps before a resume too).
+    rows_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    tokens = stats["steps"] * rows_per_step * settings.block_size
+    stats |= {
+        "method": "cpt",
+        "rows": len(rows),
+        "blocks": len(blocks),
+        "block_size": settings.block_size,
+        "tokens_trained": tokens,
+    }
+    save_final(trainer.model, tokenizer, spec, stats)
+    return stats

@@ -1,0 +1,227 @@
+"""Supervised fine-tuning (SFT, §7): the answer letter of a four-option question, with the loss
+restricted to the four letter logits, and all languages of a fact in the same step.
+
+Not TRL's SFTTrainer: its completion-only loss is cross-entropy over the whole vocabulary,
+whereas ours is a softmax over the four letter logits only (the model is not pushed away from
+tokens that are not options). A plain `Trainer` with an overridden `compute_loss` and a
+fact-grouped sampler does exactly that.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from torch import nn
+from torch.utils.data import Sampler
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+
+from polyfact.errors import PolyfactError
+from polyfact.train.common import RunSpec, apply_lora, model_dtype, save_final, train_with_resume, trainer_kwargs
+
+LETTERS = ("A", "B", "C", "D")
+
+
+def sft_prompt(row: Mapping[str, Any]) -> str:
+    """The §7 prompt for one per-language record; the target is " " + the answer letter."""
+    return (
+        f"Question: {row['question']}\nA. {row['option_a']}\nB. {row['option_b']}\n"
+        f"C. {row['option_c']}\nD. {row['option_d']}\nAnswer:"
+    )
+
+
+def letter_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Ids of " A".." D"; each must be one token.
+
+    No fallback to a split " " + "A": the position after "Answer:" would then predict the space,
+    not the letter, and the four-way softmax would be over the wrong position. Real tokenizers
+    (Qwen2.5, Llama) and the toy BPE trained on text containing " A".." D" have them as tokens.
+    """
+    ids = []
+    for letter in LETTERS:
+        enc = tokenizer(" " + letter, add_special_tokens=False)["input_ids"]
+        if len(enc) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(enc)
+            raise PolyfactError(
+                f"tokenizer splits {' ' + letter!r} into {pieces}; SFT needs ' A'..' D' as single tokens "
+                "(train the toy tokenizer on text containing them)"
+            )
+        ids.append(enc[0])
+    return ids
+
+
+def letter_loss(logits_at_answer: torch.Tensor, gold_index: torch.Tensor, letter_ids: Sequence[int]) -> torch.Tensor:
+    """Mean cross-entropy of the gold letter under a softmax over the four letter logits only.
+
+    `logits_at_answer`: (batch, vocab) at the position predicting the answer; `gold_index`: (batch,) in 0..3.
+    """
+    four = logits_at_answer[:, list(letter_ids)].float()
+    return F.cross_entropy(four, gold_index)
+
+
+class FactGroupedSampler(Sampler[int]):
+    """Yields whole facts (all their language rows, consecutively) in a seeded order per epoch.
+
+    With a batch size that is a multiple of the group size, every batch holds whole facts.
+    Deterministic per (seed, epoch), so a resumed run skips exactly the batches it had seen.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[int]], seed: int) -> None:
+        self.groups = [list(g) for g in groups]
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(range(len(self.groups)))
+        random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
+        for g in order:
+            yield from self.groups[g]
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+
+def left_pad_collate(pad_id: int) -> Any:
+    """Left-pad prompts so the answer is predicted at the last position of every row.
+
+    Explicit position_ids keep each prompt's positions 0..n-1, as without padding; the model
+    then needs logits at one position only (a 150k-vocabulary logit tensor per token is the
+    largest activation otherwise).
+    """
+
+    def collate(features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, width - n :] = torch.tensor(f["input_ids"], dtype=torch.long)
+            mask[i, width - n :] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        gold = torch.tensor([f["gold"] for f in features], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "gold": gold}
+
+    return collate
+
+
+class LetterTrainer(Trainer):
+    """`Trainer` with the four-letter loss and the fact-grouped sampler."""
+
+    def __init__(self, *args: Any, letter_ids: Sequence[int], fact_groups: Sequence[Sequence[int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.letter_ids = list(letter_ids)
+        self.fact_groups = fact_groups
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
+        return FactGroupedSampler(self.fact_groups, self.args.seed)
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        # No "labels" key, so Trainer passes num_items_in_batch=None and scales for grad accumulation itself.
+        outputs = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            position_ids=inputs["position_ids"],
+            logits_to_keep=1,
+            use_cache=False,
+        )
+        loss = letter_loss(outputs.logits[:, -1, :], inputs["gold"], self.letter_ids)
+        return (loss, outputs) if return_outputs else loss
+
+
+def sft_dataset(
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], tokenizer: PreTrainedTokenizerBase
+) -> tuple[Dataset, list[list[int]]]:
+    """Tokenised prompts, fact by fact (sorted fact_id, languages in the given order), and the
+    row indices of each fact. Every language must hold the same facts (§6 splits guarantee it)."""
+    languages = list(records_by_lang)
+    by_lang = {lang: {r["fact_id"]: r for r in rows} for lang, rows in records_by_lang.items()}
+    fact_ids = sorted(by_lang[languages[0]])
+    for lang in languages[1:]:
+        if set(by_lang[lang]) != set(fact_ids):
+            diff = sorted(set(by_lang[lang]) ^ set(fact_ids))
+            raise PolyfactError(f"SFT languages hold different facts: {languages[0]} vs {lang} differ on {diff[:3]}")
+    rows = [by_lang[lang][fid] for fid in fact_ids for lang in languages]
+    ids = tokenizer([sft_prompt(r) for r in rows], add_special_tokens=False)["input_ids"]
+    dataset = Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]})
+    n = len(languages)
+    return dataset, [list(range(i * n, (i + 1) * n)) for i in range(len(fact_ids))]
+
+
+def build_sft_trainer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
+    spec: RunSpec,
+    facts_per_step: int,
+) -> LetterTrainer:
+    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts.
+
+    The micro-batch is (facts_per_step / grad_accum) facts × all languages; `spec.batch_size` is
+    not used. On several GPUs each process takes its own facts_per_step facts per step.
+    """
+    if facts_per_step < 1 or facts_per_step % spec.grad_accum:
+        raise PolyfactError(f"facts_per_step={facts_per_step} must be a positive multiple of grad_accum={spec.grad_accum}")
+    dataset, groups = sft_dataset(records_by_lang, tokenizer)
+    rows_per_micro_batch = facts_per_step // spec.grad_accum * len(records_by_lang)
+    args = TrainingArguments(**(trainer_kwargs(spec) | {"per_device_train_batch_size": rows_per_micro_batch}))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return LetterTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=left_pad_collate(pad_id),
+        processing_class=tokenizer,
+        letter_ids=letter_token_ids(tokenizer),
+        fact_groups=groups,
+    )
+
+
+def train_sft(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
+    spec: RunSpec,
+    facts_per_step: int,
+) -> dict[str, Any]:
+    """Train on the letter loss (LoRA when spec.lora), resume if interrupted, save merged weights."""
+    if Path(out_dir) != Path(spec.out_dir):
+        raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.bf16)), spec.lora)
+    trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step)
+    stats = train_with_resume(trainer, spec)
+    dataset = trainer.train_dataset
+    mean_prompt = sum(len(x) for x in dataset["input_ids"]) / len(dataset)
+    rows_per_step = facts_per_step * len(records_by_lang) * trainer.args.world_size
+    stats |= {
+        "method": "sft",
+        "languages": list(records_by_lang),
+        "facts": len(dataset) // len(records_by_lang),
+        "facts_per_step": facts_per_step,
+        "rows_per_step": rows_per_step,
+        # Over all attempts; prompt tokens without padding, from the mean prompt length.
+        "tokens_trained": round(stats["steps"] * rows_per_step * mean_prompt),
+    }
+    save_final(trainer.model, tokenizer, spec, stats)
+    return stats
