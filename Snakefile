@@ -12,6 +12,9 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/extract.smk"
 include: "rules/dataset.smk"
+include: "rules/models.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

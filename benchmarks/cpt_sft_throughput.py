@@ -17,8 +17,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
 from polyfact.facts import read_facts
 from polyfact.io import read_jsonl
 from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
@@ -26,6 +24,7 @@ from polyfact.train.common import LoraSpec, RunSpec
 from polyfact.train.cpt import CptSettings, train_cpt
 from polyfact.train.parallel import render_parallel, toy_parallel_rows
 from polyfact.train.sft import LETTERS, sft_prompt, train_sft
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 
 def main() -> None:
@@ -71,18 +70,35 @@ def run_all(
     model.save_pretrained(work / "base")
     tokenizer.save_pretrained(work / "base")
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"toy Qwen2: {n_params / 1e6:.2f} M params, vocab {len(tokenizer)}, {len(langs)} languages, "
-          f"{len(rows)} parallel rows, {len(records[langs[0]])} SFT facts, {torch.get_num_threads()} threads")
+    print(
+        f"toy Qwen2: {n_params / 1e6:.2f} M params, vocab {len(tokenizer)}, {len(langs)} languages, "
+        f"{len(rows)} parallel rows, {len(records[langs[0]])} SFT facts, {torch.get_num_threads()} threads"
+    )
 
     lora = LoraSpec(r=64, alpha=128, dropout=0.05)
     table: list[tuple[str, int, str, int, float]] = []
     for name, lora_spec in (("full", None), ("lora", lora)):
-        spec = RunSpec(out_dir=work / f"cpt-{name}", checkpoint_dir=work / f"ckpt-cpt-{name}", max_steps=args.steps,
-                       batch_size=args.cpt_batch, save_steps=10**6, logging_steps=10**6, lora=lora_spec)
+        spec = RunSpec(
+            out_dir=work / f"cpt-{name}",
+            checkpoint_dir=work / f"ckpt-cpt-{name}",
+            max_steps=args.steps,
+            batch_size=args.cpt_batch,
+            save_steps=10**6,
+            logging_steps=10**6,
+            lora=lora_spec,
+        )
         s = train_cpt(work / "base", spec.out_dir, rows, spec, CptSettings(block_size=args.block_size))
-        table.append((f"cpt {name}", s["steps"], f"{args.cpt_batch}x{args.block_size}", s["tokens_trained"], s["wall_seconds"]))
-        spec = RunSpec(out_dir=work / f"sft-{name}", checkpoint_dir=work / f"ckpt-sft-{name}", max_steps=args.steps,
-                       save_steps=10**6, logging_steps=10**6, lora=lora_spec)
+        table.append(
+            (f"cpt {name}", s["steps"], f"{args.cpt_batch}x{args.block_size}", s["tokens_trained"], s["wall_seconds"])
+        )
+        spec = RunSpec(
+            out_dir=work / f"sft-{name}",
+            checkpoint_dir=work / f"ckpt-sft-{name}",
+            max_steps=args.steps,
+            save_steps=10**6,
+            logging_steps=10**6,
+            lora=lora_spec,
+        )
         s = train_sft(work / "base", spec.out_dir, records, spec, facts_per_step=args.facts_per_step)
         table.append((f"sft {name}", s["steps"], f"{s['rows_per_step']} rows", s["tokens_trained"], s["wall_seconds"]))
     return table

@@ -20,20 +20,25 @@ import time
 from pathlib import Path
 
 import orjson
-
 from polyfact.languages import DEFAULT_LANGUAGES
 from polyfact.wikidata.dump import extract_dump
 
 RELATIONS = ("P17", "P30", "P37")
 # About 300 label languages, like the real dump: the pipeline's own first, then filler codes.
 LANG_CODES = [
-    *DEFAULT_LANGUAGES, "zh-hans", "zh-hant", "zh-cn", "zh-tw", "pt-br", "en-gb", "mul",
+    *DEFAULT_LANGUAGES,
+    "zh-hans",
+    "zh-hant",
+    "zh-cn",
+    "zh-tw",
+    "pt-br",
+    "en-gb",
+    "mul",
     *("".join(p) for p in itertools.product(string.ascii_lowercase, repeat=2)),
 ][:300]
 OTHER_PROPS = [f"P{n}" for n in (31, 18, 373, 625, 646, 910, 935, 1082, 1566, 2044, 214, 227, 244, 268, 356)]
 WORDS = [
-    "".join(random.Random(i).choices(string.ascii_lowercase, k=random.Random(-i).randint(3, 10)))
-    for i in range(5000)
+    "".join(random.Random(i).choices(string.ascii_lowercase, k=random.Random(-i).randint(3, 10))) for i in range(5000)
 ]
 
 
@@ -45,7 +50,7 @@ def _snak(rng: random.Random, pid: str, qid: int) -> dict:
     return {
         "snaktype": "value",
         "property": pid,
-        "hash": "%040x" % rng.getrandbits(160),
+        "hash": f"{rng.getrandbits(160):040x}",
         "datavalue": _item(qid),
         "datatype": "wikibase-item",
     }
@@ -61,7 +66,7 @@ def _statement(rng: random.Random, subject: int, pid: str, qid: int, qualifier: 
     statement["rank"] = rng.choice(("normal", "normal", "normal", "preferred"))
     statement["references"] = [
         {
-            "hash": "%040x" % rng.getrandbits(160),
+            "hash": f"{rng.getrandbits(160):040x}",
             "snaks": {"P248": [_snak(rng, "P248", rng.randint(1, 10**6))]},
             "snaks-order": ["P248"],
         }
@@ -78,9 +83,7 @@ def entity_line(rng: random.Random, qid: int, n_countries: int) -> bytes:
     n_langs = min(len(LANG_CODES), int(rng.paretovariate(1.3) * 5))
     langs = LANG_CODES[:3] + rng.sample(LANG_CODES[3:], n_langs - 3) if n_langs > 3 else LANG_CODES[:n_langs]
     name = _phrase(rng, rng.randint(1, 3))
-    labels = {
-        lang: {"language": lang, "value": name if rng.random() < 0.6 else _phrase(rng, 2)} for lang in langs
-    }
+    labels = {lang: {"language": lang, "value": name if rng.random() < 0.6 else _phrase(rng, 2)} for lang in langs}
     desc = _phrase(rng, 4)
     descriptions = {lang: {"language": lang, "value": desc} for lang in langs[: max(1, n_langs // 2)]}
     aliases = {lang: [{"language": lang, "value": _phrase(rng, 2)}] for lang in langs[: n_langs // 4]}

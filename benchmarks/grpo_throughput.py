@@ -22,11 +22,10 @@ from typing import Any
 
 import torch
 import yaml
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
 from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
 from polyfact.train.common import RunSpec
 from polyfact.train.grpo import GrpoSettings, build_trainer, grpo_prompt
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 LANGS = ("en", "de", "ru", "zh", "bn", "sw", "ja", "ar")
 REPO = Path(__file__).resolve().parents[1]
@@ -157,8 +156,10 @@ def main() -> None:
     gen = bench_generate(model, tokenizer, prompts, args.new_tokens, args.reps)
     grpo = bench_grpo(model, tokenizer, langs, args)
     print(f"toy Qwen2: {params / 1e6:.2f} M params, vocab {len(tokenizer)}, torch threads {torch.get_num_threads()}")
-    print(f"batch: {args.langs} langs × G={args.generations} = {len(prompts)} sequences, "
-          f"~{prompt_tokens:.0f} prompt tokens + {args.new_tokens} new tokens")
+    print(
+        f"batch: {args.langs} langs × G={args.generations} = {len(prompts)} sequences, "
+        f"~{prompt_tokens:.0f} prompt tokens + {args.new_tokens} new tokens"
+    )
     print(f"{'measure':<38}{'value':>12}")
     print(f"{'model.generate new tokens/s':<38}{gen:>12.0f}")
     print(f"{'GRPO step (s, one fact)':<38}{grpo['step_s']:>12.2f}")

@@ -1,3 +1,5 @@
+import json
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -10,12 +12,85 @@ validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
 
 LANGS = dataset_languages(config)
+TRAIN_LANGS = config["languages"]["train"]
 RELATIONS = config["facts"]["relations"]
+MODELS = list(config["models"])
+METHODS = config["methods"]
+DATASET_STATS = "results/data/polyfact/stats.json"
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
     lang="|".join(LANGS),
+    model="|".join(re.escape(m) for m in MODELS),
+    method="|".join(re.escape(m) for m in METHODS),
+
+
+def section_json(name):
+    """A config section as JSON for the CLI (a function: params strings get wildcard-formatted)."""
+    return lambda wildcards: json.dumps(config[name])
+
+
+def upstream_method(method):
+    """The checkpoint a method starts from: `cpt+sft` from `cpt`, a single method from `base`."""
+    return method.rsplit("+", 1)[0] if "+" in method else "base"
+
+
+def training_inputs(wildcards):
+    """Upstream checkpoint, the dataset, the facts table (the toy CPT corpus reads it) and
+    a configured parallel corpus for CPT."""
+    inputs = {
+        "base": f"results/models/{wildcards.model}/{upstream_method(wildcards.method)}",
+        "data": expand("results/data/polyfact/train/{lang}.jsonl", lang=TRAIN_LANGS),
+        "stats": DATASET_STATS,
+        "facts": "results/data/facts.parquet",
+    }
+    corpus = config["cpt"]["corpus"]
+    if wildcards.method == "cpt" and corpus["source"] != "toy":
+        inputs["corpus"] = corpus["path"]
+    return inputs
+
+
+def base_model_inputs(wildcards):
+    """The toy world pretrains on the dataset's facts; other sources need no workflow input."""
+    source = config["models"][wildcards.model]
+    if source["source"] == "scratch":
+        return {
+            "facts": "results/data/facts.parquet",
+            "stats": DATASET_STATS,
+            "templates": template_files(),
+        }
+    if source["source"] == "gguf":
+        return {"gguf": source["path"]}
+    return {}
+
+
+def base_model_args(wildcards, input):
+    """`polyfact model prepare` arguments for the model's source."""
+    source = config["models"][wildcards.model]
+    args = [f"--source {source['source']}", f"--dtype {source['dtype']}"]
+    if source["source"] == "scratch":
+        args += [
+            f"--facts {input.facts}",
+            f"--data-dir {Path(input.stats).parent}",
+            f"--templates {config['dataset']['templates_dir']}",
+            f"--languages {csv(LANGS)}",
+            f"--low-resource {csv(config['languages']['low_resource'])}",
+            f"--toy '{json.dumps(config['toy'])}'",
+            f"--training '{json.dumps(config['training'])}'",
+            f"--seed {config['seed']}",
+        ]
+    else:
+        args.append(f"--path {source['path']}")
+    return " ".join(args)
+
+
+def base_model_digest(model):
+    """The base model depends on its source entry, and for the toy world on `toy`."""
+    digest = {"model": config["models"][model], "seed": config["seed"]}
+    if config["models"][model]["source"] == "scratch":
+        digest["toy"] = config["toy"]
+    return config_digest(digest, "model", "seed", "toy")
 
 
 def csv(values):
@@ -71,4 +146,5 @@ def get_final_outputs():
         "results/data/facts.parquet",
         "results/data/report.md",
         "results/data/hf",
+        "results/models/report.md",
     ]

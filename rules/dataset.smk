@@ -25,7 +25,9 @@ rule build_dataset:
         gpu=0,
     params:
         config=config_digest(config, "dataset", "languages", "seed"),
-        code=code_digest("dataset", "languages", "relations", "facts", "io", "cli"),
+        code=code_digest(
+            "dataset", "languages", "relations", "facts", "io", "commands.dataset"
+        ),
         templates=lambda wildcards, input: Path(input.templates[0]).parent,
         languages=csv(LANGS),
         relations=csv(RELATIONS),
@@ -56,7 +58,7 @@ rule export_hf_dataset:
         runtime=10,
         gpu=0,
     params:
-        code=code_digest("dataset", "io", "cli"),
+        code=code_digest("dataset", "io", "commands.dataset"),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     shell:
@@ -85,7 +87,7 @@ rule data_report:
         runtime=10,
         gpu=0,
     params:
-        code=code_digest("dataset", "io", "cli"),
+        code=code_digest("dataset", "io", "commands.dataset"),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     shell:

@@ -17,7 +17,9 @@ rule extract_facts:
         gpu=0,
     params:
         config=config_digest(config, "facts", "languages", "seed"),
-        code=code_digest("facts", "cldr", "wikidata", "languages", "io", "cli"),
+        code=code_digest(
+            "facts", "cldr", "wikidata", "languages", "io", "commands.extract"
+        ),
         source=config["facts"]["source"],
         relations=csv(RELATIONS),
         languages=csv(LANGS),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from polyfact.facts import Fact
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,14 +38,15 @@ TINY_TEXT = [
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 model with a trained byte-level BPE tokenizer, saved as a HF directory."""
     import torch
-    from transformers import AutoModelForCausalLM
-
     from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-qwen2")
     tokenizer = train_tokenizer(TINY_TEXT * 20, vocab_size=400)
-    spec = ToyModelSpec(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, max_position_embeddings=128)
+    spec = ToyModelSpec(
+        hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, max_position_embeddings=128
+    )
     model = AutoModelForCausalLM.from_config(toy_config(tokenizer, spec))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from polyfact.dataset.baselines import baselines, gold_frequencies, length_accuracy, position_balance, prior_accuracy
 
 
@@ -18,7 +17,9 @@ def row(options: list[str], ids: list[str], gold: int, pid: str = "P30") -> dict
 
 
 def test_prior_picks_most_frequent_train_gold_with_fractional_ties() -> None:
-    train = [row(["a", "b", "c", "d"], ["A", "B", "C", "D"], 0)] * 3 + [row(["a", "b", "c", "d"], ["A", "B", "C", "D"], 1)]
+    train = [row(["a", "b", "c", "d"], ["A", "B", "C", "D"], 0)] * 3 + [
+        row(["a", "b", "c", "d"], ["A", "B", "C", "D"], 1)
+    ]
     freq = gold_frequencies(train)
     assert freq["P30"]["A"] == 3
     test = [row(["a", "b", "c", "d"], ["B", "A", "C", "D"], 1), row(["x", "y", "z", "w"], ["X", "Y", "Z", "W"], 2)]

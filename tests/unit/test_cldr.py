@@ -6,7 +6,6 @@ import unicodedata
 from collections import Counter
 
 import pytest
-
 from polyfact.cldr import CLDR_RELATIONS, extract_cldr, territory_continents
 from polyfact.facts import facts_frame, filter_min_label_langs, make_fact_id
 from polyfact.languages import DEFAULT_LANGUAGES

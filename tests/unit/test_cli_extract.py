@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from polyfact.facts import Fact, facts_frame, filter_min_label_langs, sample_round_robin
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "wikidata" / "mini-dump.json"
@@ -33,9 +32,24 @@ def dump_gz(tmp_path: Path) -> Path:
 def test_extract_dump_contract(dump_gz: Path, tmp_path: Path) -> None:
     out = tmp_path / "facts.parquet"
     proc = polyfact(
-        "extract", "--source", "wikidata-dump", "--input", str(dump_gz), "--relations", "P37,P17,P30",
-        "--languages", "en,de,id", "--min-label-langs", "2", "--workers", "1", "--no-progress",
-        "--stats-out", str(tmp_path / "stats.json"), "--out", str(out),
+        "extract",
+        "--source",
+        "wikidata-dump",
+        "--input",
+        str(dump_gz),
+        "--relations",
+        "P37,P17,P30",
+        "--languages",
+        "en,de,id",
+        "--min-label-langs",
+        "2",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--stats-out",
+        str(tmp_path / "stats.json"),
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     df = pq.read_table(out).to_pandas()
@@ -51,8 +65,20 @@ def test_extract_truncated_dump_fails_and_writes_nothing(dump_gz: Path, tmp_path
     truncated.write_bytes(dump_gz.read_bytes()[: dump_gz.stat().st_size // 2])
     out = tmp_path / "facts.parquet"
     proc = polyfact(
-        "extract", "--source", "wikidata-dump", "--input", str(truncated), "--relations", "P17",
-        "--languages", "en", "--workers", "1", "--no-progress", "--out", str(out),
+        "extract",
+        "--source",
+        "wikidata-dump",
+        "--input",
+        str(truncated),
+        "--relations",
+        "P17",
+        "--languages",
+        "en",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
     )
     assert proc.returncode != 0
     assert "truncated" in proc.stderr.lower() or "corrupt" in proc.stderr.lower()
@@ -62,7 +88,9 @@ def test_extract_truncated_dump_fails_and_writes_nothing(dump_gz: Path, tmp_path
 @pytest.mark.parametrize(("flag", "value"), [("--relations", "P17,P9999"), ("--languages", "en,xx")])
 def test_extract_rejects_unknown_relation_or_language(tmp_path: Path, flag: str, value: str) -> None:
     args = {"--relations": "P17", "--languages": "en", flag: value}
-    proc = polyfact("extract", "--source", "cldr", *sum(([k, v] for k, v in args.items()), []), "--out", str(tmp_path / "f.parquet"))
+    proc = polyfact(
+        "extract", "--source", "cldr", *sum(([k, v] for k, v in args.items()), []), "--out", str(tmp_path / "f.parquet")
+    )
     assert proc.returncode == 2 and value.split(",")[1] in proc.stderr
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
-
 from polyfact.config import ConfigError, check_config
 from polyfact.digest import code_digest, config_digest
+from snakemake.utils import validate
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
-
 from polyfact.errors import PolyfactError
 from polyfact.train.common import LoraSpec, RunSpec
 from polyfact.train.cpt import CptSettings, causal_collate, train_cpt
+from transformers import AutoModelForCausalLM
 
 ROWS = [{"en": f"Question {k}?", "de": f"Frage {k}?", "ru": f"Вопрос {k}?"} for k in range(40)]
 

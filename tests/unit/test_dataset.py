@@ -8,7 +8,6 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-
 from polyfact.dataset import filters
 from polyfact.dataset.build import build_dataset, write_dataset
 from polyfact.dataset.items import Item
@@ -153,7 +152,13 @@ def test_build_counts_each_filter() -> None:
     facts = synthetic_countries(30)
     facts.append(Fact("t:missing", "P30", "c:EU", {"en": "Nolabel"}, CONTINENTS["EU"]))
     facts.append(
-        Fact("t:latin", "P30", "c:AS", {"en": "Latinia", "de": "Latinia", "ru": "Latinia", "zh": "拉丁", "bn": "লাতিন"}, CONTINENTS["AS"])
+        Fact(
+            "t:latin",
+            "P30",
+            "c:AS",
+            {"en": "Latinia", "de": "Latinia", "ru": "Latinia", "zh": "拉丁", "bn": "লাতিন"},
+            CONTINENTS["AS"],
+        )
     )
     leak = {"en": "Europe", "de": "Europa", "ru": "Европа", "zh": "欧洲", "bn": "ইউরোপ"}
     facts.append(Fact("t:leak", "P30", "c:EU", leak, CONTINENTS["EU"]))
@@ -168,8 +173,14 @@ def test_build_counts_each_filter() -> None:
     assert counts["subject_not_mentioned"] == 0
     assert result.stats["facts_out"] == 29
     assert list(counts) == [
-        "missing_labels", "foreign_script", "subject_not_mentioned", "answer_leakage",
-        "ambiguous", "duplicate_question", "over_represented", "duplicate_options",
+        "missing_labels",
+        "foreign_script",
+        "subject_not_mentioned",
+        "answer_leakage",
+        "ambiguous",
+        "duplicate_question",
+        "over_represented",
+        "duplicate_options",
     ]
 
 
@@ -244,9 +255,22 @@ def test_splits_stratified_parallel_and_disjoint() -> None:
 def test_record_schema() -> None:
     row = build(synthetic_countries(30)).records["train"]["de"][0]
     assert list(row) == [
-        "fact_id", "language", "subject", "relation", "object", "question",
-        "option_a", "option_b", "option_c", "option_d", "answer_text", "answer_index",
-        "option_ids", "subject_id", "property_id", "object_id",
+        "fact_id",
+        "language",
+        "subject",
+        "relation",
+        "object",
+        "question",
+        "option_a",
+        "option_b",
+        "option_c",
+        "option_d",
+        "answer_text",
+        "answer_index",
+        "option_ids",
+        "subject_id",
+        "property_id",
+        "object_id",
     ]
     assert row["language"] == "de" and row["relation"] == "continent"
     assert row["subject"].startswith("Landia")  # English labels in subject/object

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from polyfact.train.common import RunSpec
 from polyfact.train.grpo import (
     FactGroupSampler,
@@ -214,9 +213,8 @@ def test_train_grpo_end_to_end_and_resume(tiny_model_dir: Path, tmp_path: Path) 
 
 
 def test_train_grpo_fresh_run_with_lora(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from transformers import AutoModelForCausalLM
-
     from polyfact.train.common import LoraSpec
+    from transformers import AutoModelForCausalLM
 
     settings = GrpoSettings(num_generations=2, max_new_tokens=4)
     spec = spec_for(tmp_path, lora=LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj", "up_proj")))

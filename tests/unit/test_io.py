@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from polyfact.dataset.templates import load_templates
 from polyfact.errors import PolyfactError
 from polyfact.facts import read_facts

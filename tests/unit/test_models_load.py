@@ -11,11 +11,10 @@ import gguf
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedModel
-
 from polyfact.errors import PolyfactError
 from polyfact.models.load import convert_gguf, describe, fetch_wheel_gguf, load_model, prepare_hf
 from polyfact.models.toy import train_tokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedModel
 
 TEXTS = [
     "Question: On which continent is France?\nAnswer: Europe",
@@ -130,7 +129,7 @@ def test_convert_gguf_round_trip(tiny_gguf, tmp_path: Path) -> None:
     from_gguf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
     converted_tok = AutoTokenizer.from_pretrained(out)
     for text in TEXTS:
-        assert converted_tok(text).input_ids == tokenizer(text).input_ids
+        assert converted_tok(text, add_special_tokens=False).input_ids == tokenizer(text, add_special_tokens=False).input_ids
     ids = tokenizer(TEXTS[1], return_tensors="pt").input_ids
     torch.testing.assert_close(_logits(converted, ids), _logits(from_gguf, ids), rtol=0, atol=0)
     torch.testing.assert_close(_logits(converted, ids), _logits(original, ids))

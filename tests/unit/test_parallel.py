@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from polyfact.errors import PolyfactError
 from polyfact.facts import Fact, facts_frame
 from polyfact.train.parallel import load_parallel_corpus, pack, render_parallel, toy_parallel_rows
@@ -83,7 +82,9 @@ def test_render_shuffles_per_seed() -> None:
     row = {"en": "Paris", "de": "Paris", "ru": "Париж", "zh": "巴黎", "bn": "প্যারিস"}
     a = [render_parallel(row, random.Random(1)) for _ in range(3)]
     assert a[0] == a[1] == a[2]
-    orders = {tuple(line.split(":")[0] for line in render_parallel(row, random.Random(s)).splitlines()) for s in range(20)}
+    orders = {
+        tuple(line.split(":")[0] for line in render_parallel(row, random.Random(s)).splitlines()) for s in range(20)
+    }
     assert len(orders) > 1
     for order in orders:
         assert sorted(order) == sorted(row)
@@ -99,7 +100,9 @@ def tokenizer(tiny_model_dir: Path):
 
 def test_pack_keeps_row_boundaries(tokenizer) -> None:
     rng = random.Random(0)
-    texts = [render_parallel({"en": f"Question {k}?", "de": f"Frage {k}?", "ru": f"Вопрос {k}?"}, rng) for k in range(30)]
+    texts = [
+        render_parallel({"en": f"Question {k}?", "de": f"Frage {k}?", "ru": f"Вопрос {k}?"}, rng) for k in range(30)
+    ]
     block = 96
     blocks = pack(texts, tokenizer, block)
     eos = tokenizer.eos_token_id
@@ -147,7 +150,9 @@ def test_jsonl_flat_and_translation_layouts(tmp_path: Path) -> None:
 def test_jsonl_column_template_and_codes(tmp_path: Path) -> None:
     path = tmp_path / "flores.jsonl"
     path.write_text(json.dumps({"sentence_eng_Latn": "Hi", "sentence_rus_Cyrl": "Привет"}) + "\n", encoding="utf-8")
-    rows = load_parallel_corpus(path, LANGS, text_field="sentence_{lang}", lang_codes={"en": "eng_Latn", "ru": "rus_Cyrl"})
+    rows = load_parallel_corpus(
+        path, LANGS, text_field="sentence_{lang}", lang_codes={"en": "eng_Latn", "ru": "rus_Cyrl"}
+    )
     assert rows == [{"en": "Hi", "ru": "Привет"}]
 
 
@@ -155,7 +160,7 @@ def test_jsonl_column_template_and_codes(tmp_path: Path) -> None:
 def test_jsonl_malformed_line_names_file_and_line(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"en": "a", "de": "b"}\n' + bad + "\n", encoding="utf-8")
-    with pytest.raises(PolyfactError, match=rf"bad\.jsonl:2:"):
+    with pytest.raises(PolyfactError, match=r"bad\.jsonl:2:"):
         load_parallel_corpus(path, LANGS)
 
 

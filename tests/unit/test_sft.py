@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from polyfact.errors import PolyfactError
 from polyfact.models.toy import train_tokenizer
 from polyfact.train.common import LoraSpec, RunSpec
@@ -23,9 +20,15 @@ from polyfact.train.sft import (
     sft_prompt,
     train_sft,
 )
+from safetensors import safe_open
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 LANGS = ["en", "de", "ru"]
-QUESTION = {"en": "On which continent is country {k}?", "de": "Auf welchem Kontinent liegt Land {k}?", "ru": "Где страна {k}?"}
+QUESTION = {
+    "en": "On which continent is country {k}?",
+    "de": "Auf welchem Kontinent liegt Land {k}?",
+    "ru": "Где страна {k}?",
+}
 
 
 def records(n_facts: int) -> dict[str, list[dict]]:
@@ -50,7 +53,9 @@ def records(n_facts: int) -> dict[str, list[dict]]:
 
 
 def spec_for(tmp_path: Path, **kw) -> RunSpec:
-    args = dict(out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", max_steps=2, save_steps=100, logging_steps=1)
+    args = dict(
+        out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", max_steps=2, save_steps=100, logging_steps=1
+    )
     return RunSpec(**(args | kw))
 
 
@@ -79,7 +84,7 @@ def test_letter_loss_pure() -> None:
     letter_ids = [1, 2, 3, 4]
     gold = torch.tensor([2, 0])
     four = [[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0]]
-    nll = [-(f[g] - torch.logsumexp(torch.tensor(f), 0)) for f, g in zip(four, gold.tolist())]
+    nll = [-(f[g] - torch.logsumexp(torch.tensor(f), 0)) for f, g in zip(four, gold.tolist(), strict=False)]
     assert letter_loss(logits, gold, letter_ids).item() == pytest.approx(sum(nll).item() / 2, abs=1e-6)
 
 
@@ -94,7 +99,7 @@ def hand_loss(model, tok, rows: list[dict], letter_ids: list[int]) -> float:
     """Unpadded forward per row; log-softmax over the 4 letter logits at the last prompt position."""
     total = 0.0
     for row in rows:
-        ids = torch.tensor([tok(sft_prompt(row), add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor([tok(sft_prompt(row))["input_ids"]])
         with torch.no_grad():
             last = model(input_ids=ids).logits[0, -1]
         logp = torch.log_softmax(last[letter_ids], dim=0)
@@ -109,7 +114,7 @@ def test_letter_loss_matches_hand_computation_on_model(tiny_model_dir: Path) -> 
     rows = records(1)["de"] + records(1)["ru"]
     last = []
     for row in rows:
-        ids = torch.tensor([tok(sft_prompt(row), add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor([tok(sft_prompt(row))["input_ids"]])
         with torch.no_grad():
             last.append(model(input_ids=ids).logits[0, -1])
     loss = letter_loss(torch.stack(last), torch.tensor([r["answer_index"] for r in rows]), letter_ids)

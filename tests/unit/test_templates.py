@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from polyfact.dataset.templates import load_templates
 from polyfact.languages import DEFAULT_LANGUAGES
 from polyfact.relations import RELATIONS

@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from polyfact.facts import facts_frame, filter_min_label_langs
 from polyfact.languages import DEFAULT_LANGUAGES
 from polyfact.wikidata import dump
@@ -18,14 +17,26 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "wikidata" / "mini-dump.json"
 RELATIONS = ("P17", "P30", "P37", "P27")
 EXPECTED = {
     # P17 country (Paris: deprecated Kingdom of France ignored; Berlin: preferred Germany wins)
-    ("Q90", "P17", "Q142"), ("Q64", "P17", "Q183"), ("Q84", "P17", "Q145"), ("Q1490", "P17", "Q17"),
-    ("Q649", "P17", "Q159"), ("Q350", "P17", "Q145"), ("Q159288", "P17", "Q30"),
-    ("Q691283", "P17", "Q145"), ("Q4961791", "P17", "Q145"),
+    ("Q90", "P17", "Q142"),
+    ("Q64", "P17", "Q183"),
+    ("Q84", "P17", "Q145"),
+    ("Q1490", "P17", "Q17"),
+    ("Q649", "P17", "Q159"),
+    ("Q350", "P17", "Q145"),
+    ("Q159288", "P17", "Q30"),
+    ("Q691283", "P17", "Q145"),
+    ("Q4961791", "P17", "Q145"),
     # P30 continent (Russia: Europe and Asia, dropped; Antarctica: itself, dropped)
-    ("Q142", "P30", "Q46"), ("Q183", "P30", "Q46"), ("Q145", "P30", "Q46"), ("Q17", "P30", "Q48"),
+    ("Q142", "P30", "Q46"),
+    ("Q183", "P30", "Q46"),
+    ("Q145", "P30", "Q46"),
+    ("Q17", "P30", "Q48"),
     ("Q16957", "P30", "Q46"),
     # P37 official language
-    ("Q142", "P37", "Q150"), ("Q183", "P37", "Q188"), ("Q145", "P37", "Q1860"), ("Q17", "P37", "Q5287"),
+    ("Q142", "P37", "Q150"),
+    ("Q183", "P37", "Q188"),
+    ("Q145", "P37", "Q1860"),
+    ("Q17", "P37", "Q5287"),
     ("Q159", "P37", "Q7737"),
     # P27 citizenship (Marie Curie: three, dropped; Jack the Ripper: somevalue, dropped)
     ("Q42", "P27", "Q145"),

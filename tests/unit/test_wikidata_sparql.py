@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-
 from polyfact.facts import facts_frame, label_column
 from polyfact.languages import DEFAULT_LANGUAGES
 from polyfact.wikidata.sparql import (
@@ -195,9 +194,18 @@ def test_extract_builds_facts_labels_and_types(wdqs, ftime, tmp_path):
     got = by_id(facts)
     fr = got[("Q142", "P30", "Q46")]
     assert fr.subject_labels == {
-        "en": "France", "de": "Frankreich", "fr": "France", "es": "Francia", "pt": "França",
-        "ru": "Франция", "zh": "法国", "ja": "フランス", "ar": "فرنسا", "bn": "ফ্রান্স",
-        "id": "Prancis", "sw": "Ufaransa",
+        "en": "France",
+        "de": "Frankreich",
+        "fr": "France",
+        "es": "Francia",
+        "pt": "França",
+        "ru": "Франция",
+        "zh": "法国",
+        "ja": "フランス",
+        "ar": "فرنسا",
+        "bn": "ফ্রান্স",
+        "id": "Prancis",
+        "sw": "Ufaransa",
     }
     assert fr.object_labels["de"] == "Europa" and fr.object_labels["sw"] == "Ulaya"
     assert fr.subject_types == ("Q6256", "Q3624078")
@@ -269,7 +277,9 @@ def test_limit_per_relation_is_sent_and_respected(wdqs, ftime, tmp_path):
 def test_min_label_langs_filter(wdqs, ftime, tmp_path):
     fake, url = wdqs
     # Japan keeps labels only in en and ja
-    fake.dropped_labels |= {("Q17", k) for k in ("de", "fr", "es", "pt", "ru", "zh", "zh-hans", "zh-hant", "ar", "bn", "id", "sw")}
+    fake.dropped_labels |= {
+        ("Q17", k) for k in ("de", "fr", "es", "pt", "ru", "zh", "zh-hans", "zh-hant", "ar", "bn", "id", "sw")
+    }
     client = make_client(url, ftime, None)
     two = by_id(extract_sparql(["P30", "P37"], LANGS, 2, client=client))
     assert ("Q17", "P30", "Q48") in two and ("Q17", "P37", "Q5287") in two
@@ -361,7 +371,7 @@ def test_persistent_500_raises_after_max_retries(wdqs, ftime, tmp_path):
 
 def test_400_raises_immediately(wdqs, ftime, tmp_path):
     fake, url = wdqs
-    fake.script = [(400, {"Content-Type": "text/plain"}, "MalformedQueryException: Encountered \" \"}\" at line 1")]
+    fake.script = [(400, {"Content-Type": "text/plain"}, 'MalformedQueryException: Encountered " "}" at line 1')]
     client = make_client(url, ftime, tmp_path)
     with pytest.raises(SparqlError, match=r"HTTP 400: MalformedQueryException"):
         client.query("SELECT ?x WHERE { }")
@@ -432,8 +442,15 @@ def test_min_interval_between_live_requests(wdqs, ftime, tmp_path):
 
 def test_query_text():
     q = pairs_query("P30", 1000)
-    for part in ("?s wdt:P30 ?o", "FILTER(isIRI(?o))", "SAMPLE(?o)", "GROUP BY ?s",
-                 "HAVING (COUNT(DISTINCT ?o) = 1)", "ORDER BY ?s", "LIMIT 1000"):
+    for part in (
+        "?s wdt:P30 ?o",
+        "FILTER(isIRI(?o))",
+        "SAMPLE(?o)",
+        "GROUP BY ?s",
+        "HAVING (COUNT(DISTINCT ?o) = 1)",
+        "ORDER BY ?s",
+        "LIMIT 1000",
+    ):
         assert part in q
     assert "VALUES ?item { wd:Q1 wd:Q2 }" in labels_query(["Q1", "Q2"], ["en", "zh-hans"])
     assert 'IN ("en", "zh-hans")' in labels_query(["Q1"], ["en", "zh-hans"])

@@ -22,8 +22,16 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if not (workdir / "config").exists():
         (workdir / "config").symlink_to(REPO / "config")
     cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--cores", "2", *args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
@@ -70,7 +78,9 @@ def test_default_data_stages_produce_contract_outputs(built: Path) -> None:
     import pyarrow.parquet as pq
 
     facts = pq.read_table(built / "results/data/facts.parquet").to_pandas()
-    assert {"fact_id", "subject_id", "property_id", "object_id", "subject_label_bn", "object_label_zh"} <= set(facts.columns)
+    assert {"fact_id", "subject_id", "property_id", "object_id", "subject_label_bn", "object_label_zh"} <= set(
+        facts.columns
+    )
     assert len(facts) >= 800 and facts["property_id"].nunique() >= 4
     rows = [json.loads(line) for line in (built / "results/data/polyfact/test/en.jsonl").read_text().splitlines()]
     assert rows and {"fact_id", "question", "option_a", "answer_index", "option_ids"} <= set(rows[0])

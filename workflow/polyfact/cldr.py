@@ -22,7 +22,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from functools import lru_cache
+from functools import cache
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
@@ -126,7 +126,7 @@ def city_id(zone: str) -> str:
 # Labels
 
 
-@lru_cache(maxsize=None)
+@cache
 def _locale(lang: str) -> Locale:
     try:
         return Locale.parse(lang)
@@ -134,7 +134,7 @@ def _locale(lang: str) -> Locale:
         raise ValueError(f"cldr: no CLDR locale for language {lang!r} ({e})") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _likely_script(lang: str) -> str | None:
     """The script CLDR thinks `lang` is written in (`ru` -> `Cyrl`), or None."""
     full = get_global("likely_subtags").get(lang)
@@ -231,9 +231,7 @@ def _pairs_p17() -> list[tuple[str, str]]:
     countries = set(_countries())
     zones = get_global("zone_territories")
     return sorted(
-        (zone, t)
-        for zone, t in zones.items()
-        if "/" in zone and not zone.startswith("Etc/") and t in countries
+        (zone, t) for zone, t in zones.items() if "/" in zone and not zone.startswith("Etc/") and t in countries
     )
 
 

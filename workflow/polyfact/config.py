@@ -41,8 +41,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         unsupported = [pid for pid in facts["relations"] if pid not in CLDR_RELATIONS]
         if unsupported:
             raise ConfigError(
-                f"facts.relations: {unsupported} not available from source 'cldr' "
-                f"(supported: {list(CLDR_RELATIONS)})"
+                f"facts.relations: {unsupported} not available from source 'cldr' (supported: {list(CLDR_RELATIONS)})"
             )
     if facts["source"] == "wikidata-dump" and not facts["dump"]:
         raise ConfigError("facts.dump: required when facts.source is 'wikidata-dump'")

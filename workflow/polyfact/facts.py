@@ -84,9 +84,7 @@ def filter_min_label_langs(df: pd.DataFrame, languages: Sequence[str], k: int) -
     return df[keep].reset_index(drop=True)
 
 
-def sample_round_robin(
-    df: pd.DataFrame, relations: Sequence[str], max_facts: int | None, seed: int
-) -> pd.DataFrame:
+def sample_round_robin(df: pd.DataFrame, relations: Sequence[str], max_facts: int | None, seed: int) -> pd.DataFrame:
     """Take up to `max_facts` facts, one relation at a time in turn (seeded order within each).
 
     Round-robin keeps small relations whole and caps big ones evenly, as the paper samples.

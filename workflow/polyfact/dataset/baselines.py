@@ -52,7 +52,9 @@ def position_balance(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {"ABCD"[k]: counts[k] / n for k in range(4)}
 
 
-def baselines(train: Mapping[str, Sequence[Mapping[str, Any]]], test: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+def baselines(
+    train: Mapping[str, Sequence[Mapping[str, Any]]], test: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> dict[str, Any]:
     """Per-language baselines on the test split, the train prior fitted on that language's train rows."""
     per_lang: dict[str, dict[str, Any]] = {}
     for lang, rows in test.items():

@@ -43,7 +43,9 @@ class Removals:
         log.info("filter %-22s removed %6d facts, %6d remain", name, self.counts[name], len(kept))
         return kept
 
-    def predicate(self, name: str, items: list[Item], pred: filters.ItemPredicate, languages: Sequence[str]) -> list[Item]:
+    def predicate(
+        self, name: str, items: list[Item], pred: filters.ItemPredicate, languages: Sequence[str]
+    ) -> list[Item]:
         return self.apply(name, items, {i.fact_id for i in items if pred(i, languages)})
 
 
@@ -105,9 +107,7 @@ def build_dataset(
         "facts_in": n_input,
         "facts_out": len(items),
         "removed": [{"filter": k, "facts": v} for k, v in removals.counts.items()],
-        "per_relation": {
-            pid: {s: per_relation[(pid, s)] for s in SPLITS} for pid in relations
-        },
+        "per_relation": {pid: {s: per_relation[(pid, s)] for s in SPLITS} for pid in relations},
         "per_split": {s: len(parallel[s]) for s in SPLITS},
     }
     return BuildResult(records, parallel, stats)

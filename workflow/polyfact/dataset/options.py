@@ -43,7 +43,9 @@ def build_pools(items: Sequence[Item]) -> dict[str, Pool]:
     return pools
 
 
-def acceptable(candidate: dict[str, str], chosen: Sequence[dict[str, str]], item: Item, languages: Sequence[str]) -> bool:
+def acceptable(
+    candidate: dict[str, str], chosen: Sequence[dict[str, str]], item: Item, languages: Sequence[str]
+) -> bool:
     """A distractor must read as a distinct, native, non-leaking option in every language."""
     for lang in languages:
         label = candidate[lang]
@@ -78,7 +80,9 @@ def choose_distractors(item: Item, pool: Pool, languages: Sequence[str], seed: i
     return None
 
 
-def shuffle_options(item: Item, distractors: Sequence[str], languages: Sequence[str], seed: int) -> dict[str, list[str]]:
+def shuffle_options(
+    item: Item, distractors: Sequence[str], languages: Sequence[str], seed: int
+) -> dict[str, list[str]]:
     """The same four entities in every language, in an independent seeded order per language."""
     out = {}
     for lang in languages:

@@ -12,7 +12,9 @@ from polyfact.io import atomic_path, read_json, read_jsonl, write_json
 from polyfact.relations import relation_name
 
 
-def data_report(data_dir: str | Path, languages: Sequence[str], facts_stats: Mapping[str, Any] | None) -> dict[str, Any]:
+def data_report(
+    data_dir: str | Path, languages: Sequence[str], facts_stats: Mapping[str, Any] | None
+) -> dict[str, Any]:
     data = Path(data_dir)
     stats = read_json(data / "stats.json")
     rows = {s: {lang: read_jsonl(data / s / f"{lang}.jsonl") for lang in languages} for s in SPLITS}
@@ -52,7 +54,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     body.append(["all", "", *(ds["per_split"][s] for s in SPLITS), ds["facts_out"]])
     out += _table(["relation", "name", *SPLITS, "total"], body)
     out += ["", "## Facts per language and split", ""]
-    out += _table(["language", *SPLITS], [[lang, *(c[s] for s in SPLITS)] for lang, c in report["per_language"].items()])
+    out += _table(
+        ["language", *SPLITS], [[lang, *(c[s] for s in SPLITS)] for lang, c in report["per_language"].items()]
+    )
     out += ["", "## Quality filters (applied in this order; facts removed in all languages)", ""]
     out += _table(["filter", "facts removed"], [[r["filter"], r["facts"]] for r in ds["removed"]])
     out += ["", "## Model-free baselines (test split; accuracy)", ""]

@@ -13,7 +13,9 @@ def split_sizes(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     """Split n items by fractions with largest-remainder rounding (sizes always sum to n)."""
     raw = {s: n * fractions[s] for s in SPLITS}
     sizes = {s: int(raw[s]) for s in SPLITS}
-    for s in sorted(SPLITS, key=lambda s: (raw[s] - sizes[s], -SPLITS.index(s)), reverse=True)[: n - sum(sizes.values())]:
+    for s in sorted(SPLITS, key=lambda s: (raw[s] - sizes[s], -SPLITS.index(s)), reverse=True)[
+        : n - sum(sizes.values())
+    ]:
         sizes[s] += 1
     return sizes
 

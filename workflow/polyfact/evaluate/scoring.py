@@ -28,10 +28,11 @@ def continuation_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, option: st
     """Token ids of prompt+" "+option and where the continuation starts.
 
     If the tokenizer merges across the boundary, the continuation starts after the longest
-    common token prefix of the prompt and the full text.
+    common token prefix of the prompt and the full text. The tokenizer's own special tokens
+    (a BOS where the model has one) are added, as the model saw text in training.
     """
-    full = tokenizer(prompt + " " + option, add_special_tokens=False)["input_ids"]
-    head = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full = tokenizer(prompt + " " + option)["input_ids"]
+    head = tokenizer(prompt)["input_ids"]
     common = 0
     while common < min(len(full), len(head)) and full[common] == head[common]:
         common += 1

@@ -4,6 +4,7 @@ English but not reliably in other languages — the paper's phenomenon, small an
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS.values()),
@@ -31,7 +31,18 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS, padding_side="right")
+    # A text starts with <|endoftext|> as BOS, so every pretraining line and every scored
+    # prompt begins in the same context.
+    eos = SPECIAL_TOKENS["eos_token"]
+    tok.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{eos} $A", pair=f"{eos} $A {eos} $B", special_tokens=[(eos, tok.token_to_id(eos))]
+            ),
+        ]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eos, **SPECIAL_TOKENS, padding_side="right")
 
 
 @dataclass
@@ -65,8 +76,8 @@ def toy_config(tokenizer: PreTrainedTokenizerFast, spec: ToyModelSpec) -> Qwen2C
 class ToyCorpusSpec:
     """How English-dominant the toy world is: every fact in English, a share elsewhere."""
 
-    high_resource_share: float = 0.35  # facts stated in each other high-resource language
-    low_resource_share: float = 0.1  # facts stated in each low-resource language
+    high_resource_share: float = 0.25  # facts stated in each other high-resource language
+    low_resource_share: float = 0.08  # facts stated in each low-resource language
 
 
 def fact_lines(
@@ -98,24 +109,24 @@ def fact_lines(
 
 @dataclass
 class PretrainSpec:
-    steps: int = 3000
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    warmup_ratio: float = 0.02
+    epochs: int = 11
     vocab_size: int = 4000
 
 
-def pretrain_dataset(lines: Sequence[str], tokenizer: PreTrainedTokenizerFast, max_length: int):  # noqa: ANN201
-    """Tokenised lines, each ending in EOS (a fact line is one example)."""
+def line_dataset(lines: Sequence[str], tokenizer: PreTrainedTokenizerFast, max_length: int):  # noqa: ANN201
+    """One example per line (BOS + line + EOS), padded per batch.
+
+    Not packed: a model pretrained on packed blocks sees facts mid-sequence and, in this toy
+    setting, fails to answer a question asked at the start of a sequence, as evaluation does.
+    """
     from datasets import Dataset
 
-    eos = tokenizer.eos_token
-    enc = tokenizer([line + eos for line in lines], add_special_tokens=False, truncation=True, max_length=max_length)
+    enc = tokenizer([line + tokenizer.eos_token for line in lines], truncation=True, max_length=max_length)
     return Dataset.from_dict({"input_ids": enc["input_ids"]})
 
 
 # Letter-option lines for the tokenizer only, so " A".." D" (the SFT targets) are single tokens.
-_LETTER_LINES = ["Question: ?\nA. x\nB. x\nC. x\nD. x\nAnswer: " + letter for letter in "ABCD"] * 50
+LETTER_LINES = ["Question: ?\nA. x\nB. x\nC. x\nD. x\nAnswer: " + letter for letter in "ABCD"] * 50
 
 
 def build_toy_base(
@@ -136,14 +147,16 @@ def build_toy_base(
 
     lines = fact_lines(facts, templates, languages, low_resource, corpus, run.seed)
     random.Random(f"{run.seed}|toy|order").shuffle(lines)
-    tokenizer = train_tokenizer(lines + _LETTER_LINES, pretrain.vocab_size)
+    tokenizer = train_tokenizer(lines + LETTER_LINES, pretrain.vocab_size)
     torch.manual_seed(run.seed)
     model = AutoModelForCausalLM.from_config(toy_config(tokenizer, model_spec))
-    dataset = pretrain_dataset(lines, tokenizer, model_spec.max_position_embeddings)
+    dataset = line_dataset(lines, tokenizer, model_spec.max_position_embeddings)
+    run.max_steps = max(1, math.ceil(pretrain.epochs * len(dataset) / (run.batch_size * run.grad_accum)))
     trainer = Trainer(
         model=model,
         args=TrainingArguments(**trainer_kwargs(run)),
         train_dataset=dataset,
+        # The toy pad token differs from EOS, so masking pad labels keeps EOS in the loss.
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
     )
     stats = train_with_resume(trainer, run)
@@ -151,6 +164,7 @@ def build_toy_base(
     stats |= {
         "corpus_lines": len(lines),
         "corpus_tokens": corpus_tokens,
+        "epochs": pretrain.epochs,
         "tokens": round(stats["steps"] * run.batch_size * run.grad_accum * corpus_tokens / len(lines)),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),

@@ -8,7 +8,6 @@ outputs): a killed job rerun resumes from its last checkpoint instead of restart
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence

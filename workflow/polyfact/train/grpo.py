@@ -206,9 +206,7 @@ class FactGroupedGRPOTrainer(GRPOTrainer):
         per_fact = len(self.fact_groups[0]) * self.num_generations
         local = self.args.per_device_train_batch_size * self.args.steps_per_generation
         if local != per_fact:
-            raise ValueError(
-                f"per-device generation batch ({local}) must equal languages × generations ({per_fact})"
-            )
+            raise ValueError(f"per-device generation batch ({local}) must equal languages × generations ({per_fact})")
 
     def _get_train_sampler(self, dataset: Dataset | None = None) -> Sampler[int]:
         return FactGroupSampler(

@@ -63,6 +63,9 @@ class RewardSpec:
             raise ValueError(f"unknown pooling {self.pooling!r}")
 
 
+DEFAULT_REWARD = RewardSpec()
+
+
 @dataclass(frozen=True)
 class Resolution:
     """What a completion names: an option index, nothing (`index=None`), or nothing at all (`empty`)."""
@@ -170,7 +173,7 @@ def judge(completion: str, options: Sequence[str], answer_index: int) -> Outcome
     return Outcome.CORRECT if res.index == answer_index else Outcome.WRONG
 
 
-def completion_reward(outcome: Outcome, spec: RewardSpec = RewardSpec()) -> float:
+def completion_reward(outcome: Outcome, spec: RewardSpec = DEFAULT_REWARD) -> float:
     """Reward of one completion before the consistency bonus."""
     return {
         Outcome.CORRECT: spec.correct,
@@ -180,7 +183,7 @@ def completion_reward(outcome: Outcome, spec: RewardSpec = RewardSpec()) -> floa
     }[outcome]
 
 
-def consistency_bonus(n_correct: int, n_langs: int, spec: RewardSpec = RewardSpec()) -> float:
+def consistency_bonus(n_correct: int, n_langs: int, spec: RewardSpec = DEFAULT_REWARD) -> float:
     """Bonus for a rollout with `n_correct` of `n_langs` languages correct.
 
     all_or_nothing: `bonus` iff every language is correct (the paper's bonus).
@@ -195,7 +198,7 @@ def consistency_bonus(n_correct: int, n_langs: int, spec: RewardSpec = RewardSpe
     return spec.bonus * (n_correct / n_langs) ** 2
 
 
-def rollout_rewards(outcomes_per_lang: Sequence[Outcome], spec: RewardSpec = RewardSpec()) -> list[float]:
+def rollout_rewards(outcomes_per_lang: Sequence[Outcome], spec: RewardSpec = DEFAULT_REWARD) -> list[float]:
     """Rewards of one rollout's completions (one per language, same order).
 
     pooling "fact": every completion gets the pooled reward Σ_lang reward + bonus, so the

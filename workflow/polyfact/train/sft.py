@@ -122,7 +122,9 @@ def left_pad_collate(pad_id: int) -> Any:
 class LetterTrainer(Trainer):
     """`Trainer` with the four-letter loss and the fact-grouped sampler."""
 
-    def __init__(self, *args: Any, letter_ids: Sequence[int], fact_groups: Sequence[Sequence[int]], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, letter_ids: Sequence[int], fact_groups: Sequence[Sequence[int]], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.letter_ids = list(letter_ids)
         self.fact_groups = fact_groups
@@ -162,7 +164,7 @@ def sft_dataset(
             diff = sorted(set(by_lang[lang]) ^ set(fact_ids))
             raise PolyfactError(f"SFT languages hold different facts: {languages[0]} vs {lang} differ on {diff[:3]}")
     rows = [by_lang[lang][fid] for fid in fact_ids for lang in languages]
-    ids = tokenizer([sft_prompt(r) for r in rows], add_special_tokens=False)["input_ids"]
+    ids = tokenizer([sft_prompt(r) for r in rows])["input_ids"]  # with the model's BOS, as in evaluation
     dataset = Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]})
     n = len(languages)
     return dataset, [list(range(i * n, (i + 1) * n)) for i in range(len(fact_ids))]
@@ -181,7 +183,9 @@ def build_sft_trainer(
     not used. On several GPUs each process takes its own facts_per_step facts per step.
     """
     if facts_per_step < 1 or facts_per_step % spec.grad_accum:
-        raise PolyfactError(f"facts_per_step={facts_per_step} must be a positive multiple of grad_accum={spec.grad_accum}")
+        raise PolyfactError(
+            f"facts_per_step={facts_per_step} must be a positive multiple of grad_accum={spec.grad_accum}"
+        )
     dataset, groups = sft_dataset(records_by_lang, tokenizer)
     rows_per_micro_batch = facts_per_step // spec.grad_accum * len(records_by_lang)
     args = TrainingArguments(**(trainer_kwargs(spec) | {"per_device_train_batch_size": rows_per_micro_batch}))

@@ -182,9 +182,7 @@ def _batches(path: Path) -> Iterator[tuple[bytes, int]]:
         if first:
             raise DumpError(f"{path}: empty file, not a Wikidata JSON dump")
         if tail.rstrip().rsplit(b"\n", 1)[-1].strip() != b"]":
-            raise DumpError(
-                f"{path}: truncated or corrupt archive (the stream ends without the closing ']')"
-            )
+            raise DumpError(f"{path}: truncated or corrupt archive (the stream ends without the closing ']')")
         if pending:
             yield pending + b"\n", position
     finally:
@@ -478,15 +476,13 @@ def extract_dump(
         _check_bad(stats, max_bad_fraction, final=False)
 
     t0 = time.perf_counter()
-    stats.bytes_decompressed = _run_pass(
-        dump, _scan_pass1, config, workers, "dump pass 1", progress, consume1
-    )
+    stats.bytes_decompressed = _run_pass(dump, _scan_pass1, config, workers, "dump pass 1", progress, consume1)
     stats.bytes_compressed = dump.stat().st_size
     stats.pass1_seconds = time.perf_counter() - t0
     _check_bad(stats, max_bad_fraction, final=True)
     candidates = [c for p in relations for c in reservoirs[p]]
     stats.kept = {p: len(reservoirs[p]) for p in relations}
-    del reservoirs
+    reservoirs.clear()  # candidates now hold them; free the reservoir lists
 
     needed = frozenset(c[2].encode() for c in candidates)
     stats.objects_needed = len(needed)
@@ -514,8 +510,8 @@ def extract_dump(
                 subject_id=subject,
                 property_id=pid,
                 object_id=obj,
-                subject_labels=dict(zip(config.languages, subject_labels)),
-                object_labels=dict(zip(config.languages, object_labels)),
+                subject_labels=dict(zip(config.languages, subject_labels, strict=False)),
+                object_labels=dict(zip(config.languages, object_labels, strict=False)),
                 subject_types=subject_types,
                 object_types=object_types,
             )

@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -75,8 +75,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class SparqlClient:
@@ -164,12 +164,8 @@ class SparqlClient:
         self._wait_turn()
         self.requests_made += 1
         if len(urlencode({"query": sparql})) <= self.max_get_length:
-            return self.session.get(
-                self.endpoint, params={"query": sparql}, headers=headers, timeout=self.timeout_s
-            )
-        return self.session.post(
-            self.endpoint, data={"query": sparql}, headers=headers, timeout=self.timeout_s
-        )
+            return self.session.get(self.endpoint, params={"query": sparql}, headers=headers, timeout=self.timeout_s)
+        return self.session.post(self.endpoint, data={"query": sparql}, headers=headers, timeout=self.timeout_s)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         wait = retry_after if retry_after is not None else self.backoff_base_s * (2**attempt)
@@ -202,14 +198,15 @@ class SparqlClient:
                     retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))
                     last_problem = f"HTTP {status}: {_snippet(resp.text)}"
                 else:
-                    raise SparqlError(
-                        f"SPARQL query rejected by {self.endpoint}: HTTP {status}: {_snippet(resp.text)}"
-                    )
+                    raise SparqlError(f"SPARQL query rejected by {self.endpoint}: HTTP {status}: {_snippet(resp.text)}")
             if attempt < self.max_retries:
                 wait = self._backoff(attempt, retry_after)
                 log.warning(
                     "SPARQL request failed (%s); retry %d/%d in %.1fs",
-                    last_problem, attempt + 1, self.max_retries, wait,
+                    last_problem,
+                    attempt + 1,
+                    self.max_retries,
+                    wait,
                 )
                 self._sleep(wait)
         raise SparqlError(
@@ -315,7 +312,7 @@ def _qid(binding: dict | None) -> str | None:
     value = binding.get("value", "")
     if not value.startswith(ENTITY_PREFIX):
         return None
-    qid = value[len(ENTITY_PREFIX):]
+    qid = value[len(ENTITY_PREFIX) :]
     return qid if _QID.fullmatch(qid) else None
 
 

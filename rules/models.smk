@@ -1,0 +1,32 @@
+rule prepare_base_model:
+    input:
+        unpack(base_model_inputs),
+    output:
+        directory("results/models/{model}/base"),
+    log:
+        "results/logs/prepare_base_model/{model}.log",
+    benchmark:
+        "results/benchmarks/prepare_base_model/{model}.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=0,
+    params:
+        config=lambda wildcards: base_model_digest(wildcards.model),
+        code=code_digest(
+            "models",
+            "train.common",
+            "train.parallel",
+            "train.cpt",
+            "facts",
+            "dataset.templates",
+            "commands.models",
+        ),
+        args=base_model_args,
+        checkpoints="results/checkpoints/{model}/base",
+    shell:
+        "polyfact model prepare --name {wildcards.model} {params.args} --threads {threads}"
+        " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"

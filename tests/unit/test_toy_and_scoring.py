@@ -1,0 +1,131 @@
+"""Toy-world corpus and tokenizer, MCQ scoring against a direct computation, settings glue."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from polyfact.evaluate.mcq import accuracy_by_language, predict
+from polyfact.evaluate.scoring import continuation_ids, mcq_prompt, normalise, score_sequences
+from polyfact.models.toy import LETTER_LINES, ToyCorpusSpec, fact_lines, train_tokenizer
+from polyfact.train.report import models_report, render_markdown
+from polyfact.train.settings import lora_spec, run_spec
+from polyfact.train.sft import letter_token_ids
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+TEMPLATES = {
+    "en": {"P30": ["On which continent is {subject}?", "Which continent is {subject} on?"]},
+    "de": {"P30": ["Auf welchem Kontinent liegt {subject}?"]},
+    "bn": {"P30": ["{subject} কোন মহাদেশে অবস্থিত?"]},
+}
+
+
+def facts(n: int) -> list[dict[str, str]]:
+    return [
+        {
+            "fact_id": f"s{k}|P30|o",
+            "property_id": "P30",
+            **{f"subject_label_{lang}": f"{lang}-s{k}" for lang in ("en", "de", "bn")},
+            **{f"object_label_{lang}": f"{lang}-o" for lang in ("en", "de", "bn")},
+        }
+        for k in range(n)
+    ]
+
+
+def test_toy_corpus_is_english_dominant_and_seeded() -> None:
+    spec = ToyCorpusSpec(high_resource_share=0.5, low_resource_share=0.1)
+    lines = fact_lines(facts(400), TEMPLATES, ["en", "de", "bn"], ["bn"], spec, seed=1)
+    en = [line for line in lines if "continent" in line]
+    de = [line for line in lines if "Kontinent" in line]
+    bn = [line for line in lines if "মহাদেশে" in line]
+    assert len(en) == 800  # every fact, every English template
+    assert 150 < len(de) < 250 and 20 < len(bn) < 65
+    assert lines == fact_lines(facts(400), TEMPLATES, ["en", "de", "bn"], ["bn"], spec, seed=1)
+    assert en[0] == "Question: On which continent is en-s0?\nAnswer: en-o"
+
+
+def test_toy_tokenizer_has_single_letter_tokens() -> None:
+    tokenizer = train_tokenizer(["Question: x\nAnswer: y"] * 10 + LETTER_LINES, vocab_size=300)
+    ids = letter_token_ids(tokenizer)
+    assert len(set(ids)) == 4
+
+
+def test_continuation_ids_boundary(tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompt = mcq_prompt("On which continent is France?")
+    full, start = continuation_ids(tokenizer, prompt, "Europe")
+    head = tokenizer(prompt)["input_ids"]
+    assert full[:start] == head[:start] and start <= len(head)
+    assert tokenizer.decode(full[start:]).strip().endswith("Europe")
+
+
+def test_scores_equal_direct_computation(tiny_model_dir: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    pairs = [(mcq_prompt("Frage?"), "Europa"), (mcq_prompt("问题？"), "欧洲"), (mcq_prompt("x"), "ইউরোপ")]
+    scored = score_sequences(model, tokenizer, pairs, batch_size=2)  # mixed lengths, padded batches
+    for (prompt, option), s in zip(pairs, scored, strict=True):
+        full, start = continuation_ids(tokenizer, prompt, option)
+        with torch.no_grad():
+            logits = model(torch.tensor([full])).logits[0]
+        logprobs = torch.log_softmax(logits, -1)
+        direct = sum(logprobs[i - 1, full[i]].item() for i in range(start, len(full)))
+        assert s.logprob == pytest.approx(direct, abs=1e-4)
+        assert s.tokens == len(full) - start
+        assert normalise(s, option, "byte") == pytest.approx(direct / len(option.encode()), abs=1e-5)
+        assert normalise(s, option, "char") == pytest.approx(direct / len(option), abs=1e-5)
+    with pytest.raises(ValueError, match="normalisation"):
+        normalise(scored[0], "x", "bogus")
+
+
+def test_predict_and_accuracy(tiny_model_dir: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    row = {
+        "fact_id": "f",
+        "language": "en",
+        "question": "Q?",
+        "option_a": "Europe",
+        "option_b": "Asia",
+        "option_c": "Africa",
+        "option_d": "Oceania",
+        "answer_index": 2,
+        "option_ids": ["E", "A", "F", "O"],
+    }
+    (pred,) = predict(model, tokenizer, [row])
+    assert pred["prediction"] == max(range(4), key=lambda k: pred["scores"][k])
+    assert pred["correct"] == (pred["prediction"] == 2)
+    assert all(math.isfinite(s) for s in pred["scores"])
+    assert accuracy_by_language([pred]) == {"en": float(pred["correct"])}
+
+
+def test_settings_from_config_sections(tmp_path: Path) -> None:
+    spec = run_spec(
+        {"steps": 5, "learning_rate": 0.1, "lora": {"r": 8}}, {"save_steps": 2}, tmp_path / "o", tmp_path / "c", 3
+    )
+    assert (spec.max_steps, spec.save_steps, spec.seed, spec.lora.r, spec.lora.alpha) == (5, 2, 3, 8, 128)
+    assert lora_spec(None) is None
+    assert lora_spec({"target_modules": ["q_proj"]}).target_modules == ("q_proj",)
+
+
+def test_models_report(tmp_path: Path) -> None:
+    for method, acc in (("base", {"en": 0.9, "de": 0.5}), ("sft", {"en": 0.9, "de": 0.7})):
+        d = tmp_path / "models" / "toy" / method
+        d.mkdir(parents=True)
+        (d / "train_stats.json").write_text(json.dumps({"steps": 3, "tokens_trained": 10, "wall_seconds": 1.0}))
+        e = tmp_path / "eval" / "toy" / method
+        e.mkdir(parents=True)
+        summary = {"accuracy": acc, "accuracy_en": acc["en"], "accuracy_non_en_mean": acc["de"]}
+        (e / "polyfact.json").write_text(json.dumps({"summary": summary}))
+    report = models_report(
+        sorted(str(p) for p in (tmp_path / "models").rglob("train_stats.json")),
+        sorted(str(p) for p in (tmp_path / "eval").rglob("polyfact.json")),
+    )
+    assert [(r["method"], r["tokens"], r["accuracy_non_en_mean"]) for r in report["runs"]] == [
+        ("base", 10, 0.5),
+        ("sft", 10, 0.7),
+    ]
+    assert "| toy | sft |" in render_markdown(report)

@@ -1,0 +1,93 @@
+"""The whole DAG on the smallest config (config/test-tiny.yaml): every method trains for a few
+steps and leaves a loadable checkpoint; reruns; a killed training job resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflow.test_data_workflow import ENV, REPO, planned_jobs, snakemake
+
+TINY = "config/test-tiny.yaml"
+METHODS = ["base", "cpt", "sft", "grpo", "cpt+sft", "cpt+grpo"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir, "--configfile", TINY)
+    return workdir
+
+
+def test_every_method_writes_a_loadable_checkpoint(tiny: Path) -> None:
+    from polyfact.models.load import load_model
+
+    for method in METHODS:
+        model_dir = tiny / "results/models/toy" / method
+        stats = json.loads((model_dir / "train_stats.json").read_text())
+        expected = {"cpt": 3, "sft": 3, "grpo": 2, "cpt+sft": 3, "cpt+grpo": 2}.get(method)
+        assert stats["steps"] == expected if expected else stats["steps"] > 0
+        model, tokenizer = load_model(model_dir)
+        assert model.config.model_type == "qwen2" and tokenizer.pad_token is not None
+        summary = json.loads((tiny / "results/eval/toy" / method / "polyfact.json").read_text())["summary"]
+        assert set(summary["accuracy"]) == {"en", "de", "bn"}
+    report = (tiny / "results/models/report.md").read_text()
+    assert all(f"| toy | {m} |" in report for m in METHODS)
+    assert not list((tiny / "results").glob("checkpoints/toy/*/checkpoint-*"))  # cleaned after success
+
+
+def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) -> None:
+    assert planned_jobs(tiny, "--configfile", TINY) == {}
+    config = yaml.safe_load((REPO / TINY).read_text())
+    config["grpo"]["temperature"] = 0.9
+    changed = tiny / "grpo-changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tiny, "--configfile", str(changed))
+    assert jobs == {"train_grpo": 2, "evaluate_polyfact": 2, "models_report": 1, "all": 1}
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path) -> None:
+    """Kill an SFT job once it has saved a checkpoint; the rerun resumes instead of restarting."""
+    config = yaml.safe_load((REPO / TINY).read_text())
+    config["sft"]["steps"] = 400
+    config["training"]["save_steps"] = 1
+    longer = tiny / "sft-long.yaml"
+    longer.write_text(yaml.safe_dump(config))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tiny),
+        "--cores",
+        "1",
+        "results/models/toy/sft",
+        "--configfile",
+        str(longer),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    checkpoints = tiny / "results/checkpoints/toy/sft"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+        assert proc.poll() is None, "training finished before it could be interrupted"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(checkpoints.glob("checkpoint-*")), "the kill left no checkpoint behind"
+    snakemake(tiny, "results/models/toy/sft", "--configfile", str(longer), "--rerun-incomplete")
+    stats = json.loads((tiny / "results/models/toy/sft/train_stats.json").read_text())
+    assert stats["resumed_from"] and stats["steps"] == 400

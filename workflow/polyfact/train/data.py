@@ -1,0 +1,34 @@
+"""Reading the dataset the data stages wrote, in the shapes the trainers take."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from polyfact.errors import PolyfactError
+from polyfact.io import read_jsonl
+
+
+def records_by_language(data_dir: str | Path, split: str, languages: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """`{data_dir}/{split}/{lang}.jsonl` for each language."""
+    out = {}
+    for lang in languages:
+        path = Path(data_dir) / split / f"{lang}.jsonl"
+        if not path.is_file():
+            raise PolyfactError(f"no {split} data for language {lang!r}: {path}")
+        out[lang] = read_jsonl(path)
+    return out
+
+
+def scaffolds(templates_dir: str | Path, languages: Sequence[str]) -> dict[str, str]:
+    """Each language's instruction to answer with the option text (GRPO prompts)."""
+    out = {}
+    for lang in languages:
+        data = yaml.safe_load((Path(templates_dir) / f"{lang}.yaml").read_text(encoding="utf-8")) or {}
+        if not data.get("answer_scaffold"):
+            raise PolyfactError(f"{templates_dir}/{lang}.yaml has no answer_scaffold")
+        out[lang] = data["answer_scaffold"]
+    return out

@@ -1,0 +1,95 @@
+"""The models report: per model × method, what training cost and what it bought
+(test accuracy in English vs the mean over the other languages)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from polyfact.io import atomic_path, read_json, write_json
+
+# Each method counts what it trains on: pretraining/CPT/SFT tokens, GRPO generated tokens.
+TOKEN_KEYS = ("tokens", "tokens_trained", "tokens_generated_this_attempt")
+
+
+def _key(path: str) -> tuple[str, str]:
+    """(model, method) from …/{model}/{method}/{file}."""
+    p = Path(path)
+    return p.parent.parent.name, p.parent.name
+
+
+def models_report(stats_files: Sequence[str], eval_files: Sequence[str]) -> dict[str, Any]:
+    evals = {_key(f): read_json(f)["summary"] for f in eval_files}
+    rows = []
+    for f in stats_files:
+        key = _key(f)
+        stats = read_json(f)
+        summary = evals.get(key, {})
+        rows.append(
+            {
+                "model": key[0],
+                "method": key[1],
+                "steps": stats.get("steps", 0),
+                "tokens": next((stats[k] for k in TOKEN_KEYS if k in stats), None),
+                "wall_seconds": stats.get("wall_seconds"),
+                "device": stats.get("device"),
+                "gpu_hours": stats.get("gpu_hours"),
+                "accuracy_en": summary.get("accuracy_en"),
+                "accuracy_non_en_mean": summary.get("accuracy_non_en_mean"),
+                "accuracy": summary.get("accuracy", {}),
+            }
+        )
+    return {"runs": rows}
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    fmt = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = [
+        "# Models: training cost and PolyFact test accuracy",
+        "",
+        "English accuracy vs the mean over the other evaluated languages; the base model's gap",
+        "is the cross-lingual inconsistency the methods try to close.",
+        "",
+        "| model | method | steps | tokens | wall s | device | GPU-h | acc en | acc non-en mean |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        lines.append(
+            "| "
+            + " | ".join(
+                fmt(r[k])
+                for k in (
+                    "model",
+                    "method",
+                    "steps",
+                    "tokens",
+                    "wall_seconds",
+                    "device",
+                    "gpu_hours",
+                    "accuracy_en",
+                    "accuracy_non_en_mean",
+                )
+            )
+            + " |"
+        )
+    langs = sorted({lang for r in report["runs"] for lang in r["accuracy"]})
+    if langs:
+        lines += [
+            "",
+            "Accuracy per language:",
+            "",
+            "| model | method | " + " | ".join(langs) + " |",
+            "|---|---|" + "---|" * len(langs),
+        ]
+        for r in report["runs"]:
+            lines.append(
+                f"| {r['model']} | {r['method']} | " + " | ".join(fmt(r["accuracy"].get(lang)) for lang in langs) + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_models_report(report: Mapping[str, Any], md_path: str | Path, json_path: str | Path) -> None:
+    write_json(json_path, report)
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(render_markdown(report), encoding="utf-8")
