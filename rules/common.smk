@@ -58,6 +58,7 @@ def base_model_inputs(wildcards):
         return {
             "facts": "results/data/facts.parquet",
             "stats": DATASET_STATS,
+            "train_en": "results/data/polyfact/train/en.jsonl",
             "templates": template_files(),
         }
     if source["source"] == "gguf":

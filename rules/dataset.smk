@@ -17,12 +17,6 @@ rule build_dataset:
         "results/logs/build_dataset.log",
     benchmark:
         "results/benchmarks/build_dataset.tsv"
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-        gpu=0,
     params:
         config=config_digest(config, "dataset", "languages", "seed"),
         code=code_digest(
@@ -35,6 +29,12 @@ rule build_dataset:
         max_answer_share=config["dataset"]["max_answer_share"],
         seed=config["seed"],
         out_dir=subpath(output.stats, parent=True),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact dataset build --facts {input.facts} --templates {params.templates}"
         " --languages {params.languages} --relations {params.relations}"
@@ -51,16 +51,16 @@ rule export_hf_dataset:
         directory("results/data/hf"),
     log:
         "results/logs/export_hf_dataset.log",
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         code=code_digest("dataset", "io", "commands.dataset"),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact dataset export-hf --data-dir {params.data_dir}"
         " --languages {params.languages} --out {output} 2> {log}"
@@ -80,16 +80,16 @@ rule data_report:
         json="results/data/report.json",
     log:
         "results/logs/data_report.log",
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         code=code_digest("dataset", "io", "commands.dataset"),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact dataset report --data-dir {params.data_dir} --languages {params.languages}"
         " --facts-stats {input.facts_stats} --md {output.md} --json {output.json} 2> {log}"

@@ -12,13 +12,6 @@ rule evaluate_polyfact:
         "results/logs/evaluate_polyfact/{model}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate_polyfact/{model}/{method}.tsv"
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
     params:
         config=config_digest(config, "evaluation", "languages"),
         code=code_digest("evaluate", "models.load", "commands.evaluate"),
@@ -26,6 +19,13 @@ rule evaluate_polyfact:
         languages=csv(LANGS),
         normalisation=config["evaluation"]["normalisation"],
         batch_size=config["evaluation"]["batch_size"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact evaluate mcq --model {input.model} --data {params.data_dir}"
         " --languages {params.languages} --normalisation {params.normalisation}"
@@ -47,17 +47,17 @@ rule models_report:
         json="results/models/report.json",
     log:
         "results/logs/models_report.log",
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
     params:
         code=code_digest("train.report", "commands.train"),
         stats=lambda wildcards, input: [
             Path(d) / "train_stats.json" for d in input.models
         ],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact report models --stats {params.stats} --evals {input.evals}"
         " --md {output.md} --json {output.json} 2> {log}"

@@ -8,13 +8,6 @@ rule extract_facts:
         "results/logs/extract_facts.log",
     benchmark:
         "results/benchmarks/extract_facts.tsv"
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["facts"]["workers"] if config["facts"]["source"] == "wikidata-dump" else 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=0,
     params:
         config=config_digest(config, "facts", "languages", "seed"),
         code=code_digest(
@@ -30,6 +23,13 @@ rule extract_facts:
             f"--input {input.dump}" if "dump" in input.keys() else ""
         ),
         seed=config["seed"],
+    threads: config["facts"]["workers"] if config["facts"]["source"] == "wikidata-dump" else 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact extract --source {params.source} --relations {params.relations}"
         " --languages {params.languages} --min-label-langs {params.min_label_langs}"
@@ -49,14 +49,14 @@ if config["facts"]["source"] == "wikidata-dump":
             protected(config["facts"]["dump"]),
         log:
             "results/logs/download_wikidata_dump.log",
-        conda:
-            "../envs/cpu.yaml"
+        params:
+            url=config["facts"]["dump_url"],
         resources:
             mem_mb=1000,
             runtime=2880,
             gpu=0,
-        params:
-            url=config["facts"]["dump_url"],
+        conda:
+            "../envs/cpu.yaml"
         shell:
             "curl --fail --location --retry 10 --retry-delay 60 --continue-at -"
             " --output {output}.part {params.url} 2> {log} && mv {output}.part {output}"

@@ -7,13 +7,6 @@ rule prepare_base_model:
         "results/logs/prepare_base_model/{model}.log",
     benchmark:
         "results/benchmarks/prepare_base_model/{model}.tsv"
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=0,
     params:
         config=lambda wildcards: base_model_digest(wildcards.model),
         code=code_digest(
@@ -21,12 +14,21 @@ rule prepare_base_model:
             "train.common",
             "train.parallel",
             "train.cpt",
+            "train.grpo",
+            "train.data",
             "facts",
             "dataset.templates",
             "commands.models",
         ),
         args=base_model_args,
         checkpoints="results/checkpoints/{model}/base",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact model prepare --name {wildcards.model} {params.args} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"

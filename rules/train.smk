@@ -7,15 +7,6 @@ rule train_cpt:
         "results/logs/train/{model}/{method}.log",
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
-    wildcard_constraints:
-        method="cpt",
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
     params:
         config=config_digest(config, "cpt", "training", "seed"),
         code=code_digest(
@@ -31,6 +22,15 @@ rule train_cpt:
         data_dir=subpath(DATASET_STATS, parent=True),
         seed=config["seed"],
         checkpoints="results/checkpoints/{model}/{method}",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    wildcard_constraints:
+        method="cpt",
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact train cpt --base {input.base} --data-dir {params.data_dir} --facts {input.facts}"
         " --languages {params.languages} --settings {params.settings:q} --training {params.training:q}"
@@ -47,15 +47,6 @@ rule train_sft:
         "results/logs/train/{model}/{method}.log",
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
-    wildcard_constraints:
-        method=r"(cpt\+)?sft",
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
     params:
         config=config_digest(config, "sft", "training", "seed"),
         code=code_digest(
@@ -71,6 +62,15 @@ rule train_sft:
         data_dir=subpath(DATASET_STATS, parent=True),
         seed=config["seed"],
         checkpoints="results/checkpoints/{model}/{method}",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    wildcard_constraints:
+        method=r"(cpt\+)?sft",
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact train sft --base {input.base} --data-dir {params.data_dir}"
         " --languages {params.languages} --settings {params.settings:q} --training {params.training:q}"
@@ -87,15 +87,6 @@ rule train_grpo:
         "results/logs/train/{model}/{method}.log",
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
-    wildcard_constraints:
-        method=r"(cpt\+)?grpo",
-    conda:
-        "../envs/cpu.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
     params:
         config=config_digest(config, "grpo", "training", "seed"),
         code=code_digest(
@@ -113,6 +104,15 @@ rule train_grpo:
         templates=config["dataset"]["templates_dir"],
         seed=config["seed"],
         checkpoints="results/checkpoints/{model}/{method}",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    wildcard_constraints:
+        method=r"(cpt\+)?grpo",
+    conda:
+        "../envs/cpu.yaml"
     shell:
         "polyfact train grpo --base {input.base} --data-dir {params.data_dir}"
         " --templates {params.templates} --languages {params.languages}"

@@ -125,6 +125,17 @@ def line_dataset(lines: Sequence[str], tokenizer: PreTrainedTokenizerFast, max_l
     return Dataset.from_dict({"input_ids": enc["input_ids"]})
 
 
+def option_lines(rows: Sequence[Mapping[str, Any]], scaffold: str) -> list[str]:
+    """Exam-style lines: the GRPO prompt (options listed) followed by the gold option's text.
+
+    Built from English train-split rows only, so the base model knows the answer format (as
+    real base models have seen exams) without learning anything about test facts.
+    """
+    from polyfact.train.grpo import grpo_prompt
+
+    return [f"{grpo_prompt(row, scaffold)} {row['answer_text']}" for row in rows]
+
+
 # Letter-option lines for the tokenizer only, so " A".." D" (the SFT targets) are single tokens.
 LETTER_LINES = ["Question: ?\nA. x\nB. x\nC. x\nD. x\nAnswer: " + letter for letter in "ABCD"] * 50
 
@@ -138,14 +149,18 @@ def build_toy_base(
     model_spec: ToyModelSpec,
     pretrain: PretrainSpec,
     run: RunSpec,
+    format_lines: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Train the toy tokenizer and pretrain the tiny Qwen2 from scratch; save like any method."""
+    """Train the toy tokenizer and pretrain the tiny Qwen2 from scratch; save like any method.
+
+    `format_lines` (see `option_lines`) join the fact lines in the corpus.
+    """
     import torch
     from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
     from polyfact.train.common import save_final, train_with_resume, trainer_kwargs
 
-    lines = fact_lines(facts, templates, languages, low_resource, corpus, run.seed)
+    lines = fact_lines(facts, templates, languages, low_resource, corpus, run.seed) + list(format_lines)
     random.Random(f"{run.seed}|toy|order").shuffle(lines)
     tokenizer = train_tokenizer(lines + LETTER_LINES, pretrain.vocab_size)
     torch.manual_seed(run.seed)
