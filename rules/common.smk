@@ -28,7 +28,7 @@ wildcard_constraints:
 
 def section_json(name):
     """A config section as JSON for the CLI (a function: params strings get wildcard-formatted)."""
-    return lambda wildcards: json.dumps(config[name])
+    return lambda wildcards: json.dumps(config[name], sort_keys=True)
 
 
 def upstream_method(method):
@@ -77,8 +77,8 @@ def base_model_args(wildcards, input):
             f"--templates {config['dataset']['templates_dir']}",
             f"--languages {csv(LANGS)}",
             f"--low-resource {csv(config['languages']['low_resource'])}",
-            f"--toy '{json.dumps(config['toy'])}'",
-            f"--training '{json.dumps(config['training'])}'",
+            f"--toy '{json.dumps(config['toy'], sort_keys=True)}'",
+            f"--training '{json.dumps(config['training'], sort_keys=True)}'",
             f"--seed {config['seed']}",
         ]
     else:

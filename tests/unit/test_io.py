@@ -53,3 +53,16 @@ def test_templates_missing_language_or_mislabelled(tmp_path: Path) -> None:
     (tmp_path / "de.yaml").write_text("language: fr\nrelations: {}\n")
     with pytest.raises(PolyfactError, match="expected 'de'"):
         load_templates(tmp_path, ["de"])
+
+
+def test_resume_point_skips_and_removes_incomplete_checkpoints(tmp_path: Path) -> None:
+    from polyfact.train.common import resume_point
+
+    assert resume_point(tmp_path / "none") is None
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st'), (6, None)):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        if state is not None:
+            (ckpt / "trainer_state.json").write_text(state)
+    assert resume_point(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]

@@ -88,6 +88,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list(checkpoints.glob("checkpoint-*")), "the kill left no checkpoint behind"
+    snakemake(tiny, "--unlock")  # a hard kill leaves Snakemake's lock, as after a node failure
     snakemake(tiny, "results/models/toy/sft", "--configfile", str(longer), "--rerun-incomplete")
     stats = json.loads((tiny / "results/models/toy/sft/train_stats.json").read_text())
     assert stats["resumed_from"] and stats["steps"] == 400

@@ -7,6 +7,7 @@ outputs): a killed job rerun resumes from its last checkpoint instead of restart
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from polyfact.io import atomic_dir, write_json
 
@@ -113,10 +115,26 @@ def apply_lora(model: PreTrainedModel, lora: LoraSpec | None) -> PreTrainedModel
 
 
 def resume_point(checkpoint_dir: Path) -> str | None:
-    """The last checkpoint of an interrupted run, if any."""
+    """The newest complete checkpoint of an interrupted run, if any.
+
+    The Trainer writes trainer_state.json last, so a checkpoint without a readable one was cut
+    off mid-save by the kill: it is removed, and the one before it is used.
+    """
     if not checkpoint_dir.is_dir():
         return None
-    return get_last_checkpoint(str(checkpoint_dir))
+    found = sorted(
+        (p for p in checkpoint_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.rsplit("-", 1)[1].isdigit()),
+        key=lambda p: int(p.name.rsplit("-", 1)[1]),
+        reverse=True,
+    )
+    for ckpt in found:
+        try:
+            json.loads((ckpt / TRAINER_STATE_NAME).read_text())
+            return str(ckpt)
+        except (OSError, json.JSONDecodeError):
+            log.warning("removing incomplete checkpoint %s", ckpt)
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return None
 
 
 def train_with_resume(trainer: Trainer, spec: RunSpec) -> dict[str, Any]:
