@@ -129,7 +129,10 @@ def test_convert_gguf_round_trip(tiny_gguf, tmp_path: Path) -> None:
     from_gguf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
     converted_tok = AutoTokenizer.from_pretrained(out)
     for text in TEXTS:
-        assert converted_tok(text, add_special_tokens=False).input_ids == tokenizer(text, add_special_tokens=False).input_ids
+        assert (
+            converted_tok(text, add_special_tokens=False).input_ids
+            == tokenizer(text, add_special_tokens=False).input_ids
+        )
     ids = tokenizer(TEXTS[1], return_tensors="pt").input_ids
     torch.testing.assert_close(_logits(converted, ids), _logits(from_gguf, ids), rtol=0, atol=0)
     torch.testing.assert_close(_logits(converted, ids), _logits(original, ids))

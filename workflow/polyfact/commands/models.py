@@ -22,8 +22,8 @@ def model_prepare(args: argparse.Namespace) -> None:
         from polyfact.facts import read_facts
         from polyfact.io import read_jsonl
         from polyfact.models.toy import PretrainSpec, ToyCorpusSpec, ToyModelSpec, build_toy_base, option_lines
-        from polyfact.train.data import records_by_language, scaffolds
         from polyfact.train.common import RunSpec
+        from polyfact.train.data import records_by_language, scaffolds
 
         toy, training = args.toy, args.training
         fact_ids = {
@@ -61,7 +61,9 @@ def model_prepare(args: argparse.Namespace) -> None:
             ),
             PretrainSpec(epochs=toy["epochs"], vocab_size=toy["vocab_size"]),
             run,
-            option_lines(records_by_language(args.data_dir, "train", ["en"])["en"], scaffolds(args.templates, ["en"])["en"]),
+            option_lines(
+                records_by_language(args.data_dir, "train", ["en"])["en"], scaffolds(args.templates, ["en"])["en"]
+            ),
         )
         return
     if not args.path:
