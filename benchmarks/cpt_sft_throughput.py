@@ -1,19 +1,16 @@
-"""CPU throughput of CPT and SFT training on a toy-sized Qwen2 (hidden 256, 4 layers, ~2k BPE vocab).
+"""CPT and SFT throughput on a toy-sized Qwen2 (hidden 256, 4 layers, ~2k BPE vocab): the
+part of `train_throughput.py` that trains CPT and SFT (full and LoRA) and times them.
 
 Data: the pipeline's own results (facts table, parallel train view, per-language train records).
 The tokenizer is trained on the rendered CPT rows plus full SFT examples (prompt + " A".." D"),
 so the answer letters are single tokens. Tokens/s counts the tokens of the trained batches over
-the trainer's wall time (it includes the trainer's start-up, a few seconds). Usage:
-
-    python benchmarks/cpt_sft_throughput.py --steps 10 --threads 2
+the trainer's wall time (it includes the trainer's start-up, a few seconds).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import torch
@@ -27,33 +24,19 @@ from polyfact.train.sft import LETTERS, sft_prompt, train_sft
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("results/data"))
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--block-size", type=int, default=256)
-    ap.add_argument("--cpt-batch", type=int, default=8)
-    ap.add_argument("--facts-per-step", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-
-    facts = read_facts(args.data / "facts.parquet")
-    parallel = read_jsonl(args.data / "polyfact" / "parallel" / "train.jsonl")
+def load_inputs(
+    data: Path,
+) -> tuple[PreTrainedTokenizerFast, list[dict[str, str]], dict[str, list[dict]], list[str]]:
+    """The pipeline's own data and a toy tokenizer trained on CPT rows and full SFT examples."""
+    facts = read_facts(data / "facts.parquet")
+    parallel = read_jsonl(data / "polyfact" / "parallel" / "train.jsonl")
     langs = sorted({k.removeprefix("question_") for k in parallel[0] if k.startswith("question_")})
-    records = {lang: read_jsonl(args.data / "polyfact" / "train" / f"{lang}.jsonl") for lang in langs}
+    records = {lang: read_jsonl(data / "polyfact" / "train" / f"{lang}.jsonl") for lang in langs}
     rows = toy_parallel_rows(facts, parallel, langs)
     rng = random.Random(0)
     corpus = [render_parallel(r, rng) for r in rows]
     corpus += [sft_prompt(r) + " " + LETTERS[r["answer_index"]] for recs in records.values() for r in recs]
-    tokenizer = train_tokenizer(corpus, vocab_size=2000)
-
-    with tempfile.TemporaryDirectory(prefix="bench-cpt-sft-") as tmp:
-        table = run_all(Path(tmp), tokenizer, rows, records, langs, args)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (figures are only comparable on an idle machine)")
-    print(f"{'run':<10} {'steps':>5} {'batch':>10} {'tokens':>8} {'wall s':>7} {'tokens/s':>9} {'s/step':>7}")
-    for run, steps, batch, tokens, wall in table:
-        print(f"{run:<10} {steps:>5} {batch:>10} {tokens:>8} {wall:>7.2f} {tokens / wall:>9.0f} {wall / steps:>7.3f}")
+    return train_tokenizer(corpus, vocab_size=2000), rows, records, langs
 
 
 def run_all(
@@ -102,7 +85,3 @@ def run_all(
         s = train_sft(work / "base", spec.out_dir, records, spec, facts_per_step=args.facts_per_step)
         table.append((f"sft {name}", s["steps"], f"{s['rows_per_step']} rows", s["tokens_trained"], s["wall_seconds"]))
     return table
-
-
-if __name__ == "__main__":
-    main()

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import tempfile
 from pathlib import Path
 
 import cpt_sft_throughput
 import grpo_throughput
 import torch
-from polyfact.facts import read_facts
-from polyfact.io import read_jsonl
-from polyfact.models.toy import train_tokenizer
-from polyfact.train.parallel import render_parallel, toy_parallel_rows
-from polyfact.train.sft import LETTERS, sft_prompt
 
 
 def main() -> None:
@@ -41,15 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    facts = read_facts(args.data / "facts.parquet")
-    parallel = read_jsonl(args.data / "polyfact" / "parallel" / "train.jsonl")
-    langs = sorted({k.removeprefix("question_") for k in parallel[0] if k.startswith("question_")})
-    records = {lang: read_jsonl(args.data / "polyfact" / "train" / f"{lang}.jsonl") for lang in langs}
-    rows = toy_parallel_rows(facts, parallel, langs)
-    rng = random.Random(0)
-    corpus = [render_parallel(r, rng) for r in rows]
-    corpus += [sft_prompt(r) + " " + LETTERS[r["answer_index"]] for recs in records.values() for r in recs]
-    tokenizer = train_tokenizer(corpus, vocab_size=2000)
+    tokenizer, rows, records, langs = cpt_sft_throughput.load_inputs(args.data)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         table = cpt_sft_throughput.run_all(Path(tmp), tokenizer, rows, records, langs, args)
 
