@@ -17,11 +17,11 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envi
 DATA_TARGETS = ["results/data/report.md", "results/data/hf", "results/data/polyfact/test/en.jsonl"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the workflow in `workdir`, deployed as a user would: its own config/ beside results/."""
+def snakemake_command(workdir: Path, *args: str, cores: int = 2) -> list[str]:
+    """The workflow run in `workdir`, deployed as a user would: its own config/ beside results/."""
     if not (workdir / "config").exists():
         (workdir / "config").symlink_to(REPO / "config")
-    cmd = [
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -30,10 +30,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         "--directory",
         str(workdir),
         "--cores",
-        "2",
+        str(cores),
         *args,
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        snakemake_command(workdir, *args), cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.workflow.test_data_workflow import ENV, REPO, planned_jobs, snakemake
+from tests.workflow.test_data_workflow import ENV, REPO, planned_jobs, snakemake, snakemake_command
 
 TINY = "config/test-tiny.yaml"
 METHODS = ["base", "cpt", "sft", "grpo", "cpt+sft", "cpt+grpo"]
@@ -62,20 +61,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path)
     config["training"]["save_steps"] = 1
     longer = tiny / "sft-long.yaml"
     longer.write_text(yaml.safe_dump(config))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tiny),
-        "--cores",
-        "1",
-        "results/models/toy/sft",
-        "--configfile",
-        str(longer),
-    ]
+    cmd = snakemake_command(tiny, "results/models/toy/sft", "--configfile", str(longer), cores=1)
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

@@ -108,11 +108,6 @@ def sample_round_robin(df: pd.DataFrame, relations: Sequence[str], max_facts: in
     return out.sort_values("fact_id", kind="stable").reset_index(drop=True)
 
 
-def languages_of(df: pd.DataFrame) -> list[str]:
-    """The languages a facts table has labels for, in column order."""
-    return [c.removeprefix("subject_label_") for c in df.columns if c.startswith("subject_label_")]
-
-
 def write_facts(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write the facts table as Parquet, atomically and with deterministic bytes."""
     table = pa.Table.from_pandas(df, preserve_index=False)

@@ -20,17 +20,12 @@ def model_prepare(args: argparse.Namespace) -> None:
     if args.source == "scratch":
         from polyfact.dataset.templates import load_templates
         from polyfact.facts import read_facts
-        from polyfact.io import read_jsonl
         from polyfact.models.toy import PretrainSpec, ToyCorpusSpec, ToyModelSpec, build_toy_base, option_lines
         from polyfact.train.common import RunSpec
-        from polyfact.train.data import records_by_language, scaffolds
+        from polyfact.train.data import parallel_rows, records_by_language, scaffolds
 
         toy, training = args.toy, args.training
-        fact_ids = {
-            r["fact_id"]
-            for s in ("train", "val", "test")
-            for r in read_jsonl(Path(args.data_dir) / "parallel" / f"{s}.jsonl")
-        }
+        fact_ids = {r["fact_id"] for r in parallel_rows(args.data_dir)}
         facts = read_facts(args.facts)
         rows = facts[facts["fact_id"].isin(fact_ids)].to_dict("records")
         run = RunSpec(

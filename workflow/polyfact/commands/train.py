@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from polyfact.commands import set_threads
 
@@ -13,7 +12,7 @@ log = logging.getLogger(__name__)
 
 def train(args: argparse.Namespace) -> None:
     """Train one method (cpt, sft, grpo) from `--base`; chains pass the upstream checkpoint."""
-    from polyfact.train.data import records_by_language, scaffolds
+    from polyfact.train.data import parallel_rows, records_by_language, scaffolds
     from polyfact.train.settings import run_spec
 
     set_threads(args.threads)
@@ -25,12 +24,8 @@ def train(args: argparse.Namespace) -> None:
         corpus = args.settings["corpus"]
         if corpus["source"] == "toy":
             from polyfact.facts import read_facts
-            from polyfact.io import read_jsonl
 
-            parallel = [
-                r for s in ("train", "val", "test") for r in read_jsonl(Path(args.data_dir) / "parallel" / f"{s}.jsonl")
-            ]
-            rows = toy_parallel_rows(read_facts(args.facts), parallel, args.languages)
+            rows = toy_parallel_rows(read_facts(args.facts), parallel_rows(args.data_dir), args.languages)
         else:
             rows = load_parallel_corpus(
                 corpus["path"],

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-OPTION_KEYS = ("option_a", "option_b", "option_c", "option_d")
+from polyfact.dataset.build import OPTION_KEYS
 
 
 def _argmax_credit(scores: Sequence[float], gold: int, best: Callable[[Sequence[float]], float] = max) -> float:

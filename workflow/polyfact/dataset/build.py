@@ -22,6 +22,7 @@ from polyfact.relations import relation_name
 
 log = logging.getLogger(__name__)
 LETTERS = "abcd"
+OPTION_KEYS = tuple(f"option_{c}" for c in LETTERS)  # the record's option fields, in order
 
 
 @dataclass
@@ -125,7 +126,7 @@ def make_record(item: Item, lang: str, labels: Mapping[str, Mapping[str, str]]) 
         "relation": relation_name(item.property_id),
         "object": item.object.get("en") or item.object[lang],
         "question": item.question[lang],
-        **{f"option_{LETTERS[k]}": options[k] for k in range(len(options))},
+        **dict(zip(OPTION_KEYS, options, strict=True)),
         "answer_text": options[answer_index],
         "answer_index": answer_index,
         "option_ids": option_ids,
@@ -146,7 +147,7 @@ def make_parallel_row(item: Item, rows: Mapping[str, Mapping[str, Any]]) -> dict
     }
     for lang, row in rows.items():
         out[f"question_{lang}"] = row["question"]
-        out[f"options_{lang}"] = [row[f"option_{c}"] for c in LETTERS]
+        out[f"options_{lang}"] = [row[k] for k in OPTION_KEYS]
         out[f"answer_index_{lang}"] = row["answer_index"]
         out[f"option_ids_{lang}"] = row["option_ids"]
     return out

@@ -9,7 +9,8 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from polyfact.evaluate.scoring import OPTION_KEYS, mcq_prompt, normalise, score_sequences
+from polyfact.dataset.build import OPTION_KEYS
+from polyfact.evaluate.scoring import mcq_prompt, normalise, score_sequences
 
 
 def predict(

@@ -11,7 +11,6 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 NORMALISATIONS = ("byte", "sum", "token", "char")
-OPTION_KEYS = ("option_a", "option_b", "option_c", "option_d")
 
 
 def mcq_prompt(question: str) -> str:

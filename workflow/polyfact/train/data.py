@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from polyfact.dataset.splits import SPLITS
 from polyfact.errors import PolyfactError
 from polyfact.io import read_jsonl
 
@@ -21,6 +22,11 @@ def records_by_language(data_dir: str | Path, split: str, languages: Sequence[st
             raise PolyfactError(f"no {split} data for language {lang!r}: {path}")
         out[lang] = read_jsonl(path)
     return out
+
+
+def parallel_rows(data_dir: str | Path) -> list[dict[str, Any]]:
+    """The parallel view (one row per fact, every language) of all splits."""
+    return [row for split in SPLITS for row in read_jsonl(Path(data_dir) / "parallel" / f"{split}.jsonl")]
 
 
 def scaffolds(templates_dir: str | Path, languages: Sequence[str]) -> dict[str, str]:

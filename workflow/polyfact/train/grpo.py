@@ -29,6 +29,7 @@ from torch.utils.data import Sampler
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from trl import GRPOConfig, GRPOTrainer
 
+from polyfact.dataset.build import OPTION_KEYS
 from polyfact.train.common import (
     RunSpec,
     apply_lora,
@@ -40,7 +41,6 @@ from polyfact.train.common import (
 )
 from polyfact.train.rewards import Outcome, RewardSpec, judge, rollout_rewards
 
-OPTION_KEYS = ("option_a", "option_b", "option_c", "option_d")
 ANSWER_CUE = "→"
 """Last prompt line: a language-neutral cue after which the base model writes the answer."""
 
