@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 from polyfact.evaluate.mcq import accuracy_by_language, predict
-from polyfact.evaluate.scoring import continuation_ids, mcq_prompt, normalise, score_sequences
+from polyfact.evaluate.scoring import (
+    continuation_ids,
+    encode_item,
+    mcq_prompt,
+    normalise,
+    score_continuations,
+    score_one,
+)
 from polyfact.models.toy import LETTER_LINES, ToyCorpusSpec, fact_lines, train_tokenizer
 from polyfact.train.report import models_report, render_markdown
 from polyfact.train.settings import lora_spec, run_spec
@@ -56,29 +63,69 @@ def test_toy_tokenizer_has_single_letter_tokens() -> None:
 def test_continuation_ids_boundary(tiny_model_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     prompt = mcq_prompt("On which continent is France?")
-    full, start = continuation_ids(tokenizer, prompt, "Europe")
+    full, start = continuation_ids(tokenizer, prompt, " Europe")
     head = tokenizer(prompt)["input_ids"]
     assert full[:start] == head[:start] and start <= len(head)
     assert tokenizer.decode(full[start:]).strip().endswith("Europe")
 
 
+def test_shared_context_stops_before_a_boundary_merge(tiny_model_dir: Path) -> None:
+    """ "Answer:" + "x" may tokenise across the boundary: the shared context is cut before the
+    merge, and the merged prompt tokens are fed but not scored."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    context = "Question: x\nAnswer:"
+    conts = [" Europe", "Europa", ":"]
+    enc = encode_item(tokenizer, context, conts)
+    for cont, tail, skip in zip(conts, enc.tails, enc.skips, strict=True):
+        full, start = continuation_ids(tokenizer, context, cont)
+        assert enc.context + tail == full and len(enc.context) + skip == start
+
+
+def direct_logprob(model: AutoModelForCausalLM, tokenizer: AutoTokenizer, context: str, continuation: str) -> float:
+    full, start = continuation_ids(tokenizer, context, continuation)
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(torch.tensor([full])).logits[0], -1)
+    return sum(logprobs[i - 1, full[i]].item() for i in range(start, len(full)))
+
+
 def test_scores_equal_direct_computation(tiny_model_dir: Path) -> None:
+    """The cached, batched scorer (context once, left padding, mixed option counts) gives the
+    log-probabilities of one plain forward pass per sequence."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    pairs = [(mcq_prompt("Frage?"), "Europa"), (mcq_prompt("问题？"), "欧洲"), (mcq_prompt("x"), "ইউরোপ")]
-    scored = score_sequences(model, tokenizer, pairs, batch_size=2)  # mixed lengths, padded batches
-    for (prompt, option), s in zip(pairs, scored, strict=True):
-        full, start = continuation_ids(tokenizer, prompt, option)
-        with torch.no_grad():
-            logits = model(torch.tensor([full])).logits[0]
-        logprobs = torch.log_softmax(logits, -1)
-        direct = sum(logprobs[i - 1, full[i]].item() for i in range(start, len(full)))
-        assert s.logprob == pytest.approx(direct, abs=1e-4)
-        assert s.tokens == len(full) - start
-        assert normalise(s, option, "byte") == pytest.approx(direct / len(option.encode()), abs=1e-5)
-        assert normalise(s, option, "char") == pytest.approx(direct / len(option), abs=1e-5)
+    items = [
+        (mcq_prompt("Frage: Auf welchem Kontinent liegt Frankreich?"), [" Europa", " Asien", " Afrika", " Europe"]),
+        (mcq_prompt("问题？"), [" 欧洲", " 亚洲", " 非洲", " 欧"]),
+        (mcq_prompt("x"), [" ইউরোপ", " এশিয়া", " আফ্রিকা", " ইউ"]),
+        ("ফ্রান্স কোন মহাদেশে অবস্থিত? উত্তর:", [" ইউরোপ", "ইউরোপ"]),
+        ("法国位于", ["欧洲", "亚洲", "非洲"]),
+    ]
+    scored = score_continuations(model, tokenizer, items, batch_size=6)
+    for (context, conts), row in zip(items, scored, strict=True):
+        assert len(row) == len(conts)
+        for cont, s in zip(conts, row, strict=True):
+            direct = direct_logprob(model, tokenizer, context, cont)
+            full, start = continuation_ids(tokenizer, context, cont)
+            assert s.logprob == pytest.approx(direct, abs=1e-4)
+            assert s.tokens == len(full) - start
+            assert score_one(model, tokenizer, context, cont).logprob == pytest.approx(direct, abs=1e-4)
+            option = cont.lstrip()
+            assert normalise(s, option, "byte") == pytest.approx(direct / len(option.encode()), abs=1e-5)
+            assert normalise(s, option, "char") == pytest.approx(direct / len(option), abs=1e-5)
+            assert normalise(s, option, "token") == pytest.approx(direct / s.tokens, abs=1e-5)
+            assert normalise(s, option, "sum") == pytest.approx(direct, abs=1e-4)
     with pytest.raises(ValueError, match="normalisation"):
-        normalise(scored[0], "x", "bogus")
+        normalise(scored[0][0], "x", "bogus")
+
+
+def test_batch_size_does_not_change_scores(tiny_model_dir: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    items = [(mcq_prompt("q" * k), [" a", " bb", " ccc", " d"]) for k in range(1, 9)]
+    one = score_continuations(model, tokenizer, items, batch_size=4)
+    many = score_continuations(model, tokenizer, items, batch_size=64)
+    for a, b in zip(one, many, strict=True):
+        assert [x.logprob for x in a] == pytest.approx([x.logprob for x in b], abs=1e-4)
 
 
 def test_predict_and_accuracy(tiny_model_dir: Path) -> None:

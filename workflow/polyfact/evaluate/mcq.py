@@ -1,5 +1,5 @@
-"""PolyFact MCQ evaluation: per fact and language the four option scores, token counts and
-the prediction; accuracy per language."""
+"""PolyFact MCQ evaluation: per fact and language the four option scores, token counts, the
+prediction and the ranking of option entities (for the cross-lingual metrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.dataset.build import OPTION_KEYS
-from polyfact.evaluate.scoring import mcq_prompt, normalise, score_sequences
+from polyfact.evaluate.metrics import ranking
+from polyfact.evaluate.scoring import mcq_prompt, normalise, score_continuations
 
 
 def predict(
@@ -20,33 +21,33 @@ def predict(
     normalisation: str = "byte",
     batch_size: int = 64,
 ) -> list[dict[str, Any]]:
-    """One prediction per row (fact × language), options scored as continuations."""
-    pairs = [(mcq_prompt(r["question"]), r[k]) for r in rows for k in OPTION_KEYS]
-    scored = score_sequences(model, tokenizer, pairs, batch_size)
+    """One prediction per row (fact × language), options scored as continuations of the prompt."""
+    items = [(mcq_prompt(r["question"]), [" " + r[k] for k in OPTION_KEYS]) for r in rows]
     out = []
-    for n, row in enumerate(rows):
-        mine = scored[4 * n : 4 * n + 4]
-        scores = [normalise(s, row[k], normalisation) for s, k in zip(mine, OPTION_KEYS, strict=True)]
+    for row, scored in zip(rows, score_continuations(model, tokenizer, items, batch_size), strict=True):
+        scores = [normalise(s, row[k], normalisation) for s, k in zip(scored, OPTION_KEYS, strict=True)]
         prediction = max(range(4), key=lambda k: scores[k])
+        ids = row.get("option_ids")
         out.append(
             {
                 "fact_id": row["fact_id"],
                 "language": row["language"],
                 "property_id": row.get("property_id"),
-                "option_ids": row.get("option_ids"),
+                "option_ids": ids,
                 "answer_index": row["answer_index"],
                 "scores": scores,
-                "logprobs": [s.logprob for s in mine],
-                "tokens": [s.tokens for s in mine],
+                "logprobs": [s.logprob for s in scored],
+                "tokens": [s.tokens for s in scored],
                 "prediction": prediction,
                 "correct": prediction == row["answer_index"],
+                "ranking": ranking(ids, scores) if ids else None,
             }
         )
     return out
 
 
-def accuracy_by_language(predictions: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+def accuracy_by_language(predictions: Sequence[Mapping[str, Any]], key: str = "correct") -> dict[str, float]:
     hits: dict[str, list[bool]] = defaultdict(list)
     for p in predictions:
-        hits[p["language"]].append(bool(p["correct"]))
+        hits[p["language"]].append(bool(p[key]))
     return {lang: sum(v) / len(v) for lang, v in hits.items()}

@@ -1,20 +1,24 @@
 """Cross-lingual metrics over per-fact, per-language predictions (§8): accuracy, TotCons,
 RankC and pairwise agreement, plus a paired bootstrap over facts. Pure functions on numpy.
 
-A prediction table is a mapping fact_id -> language -> ranking, where a ranking lists the
-option *entities* (option_ids) from best to worst score, so languages compare entities, not
-letters; `correct[f][lang]` says whether the top entity is the gold.
+Every cross-lingual metric is a mean over facts of a per-fact value (a fact's correctness
+across languages, its RankC averaged over language pairs, ...). Keeping those per-fact
+vectors makes the paired bootstrap exact and cheap: resampling facts resamples the vectors.
+Rankings list option *entities* (option_ids) best-first, so languages compare entities, not
+letters.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-Rankings = Mapping[str, Mapping[str, Sequence[str]]]  # fact -> language -> entities best-first
+BOOTSTRAP_CHUNK = 500  # resamples drawn per chunk: bounded memory, same draws for any total
 
 
 def ranking(option_ids: Sequence[str], scores: Sequence[float]) -> list[str]:
@@ -37,6 +41,7 @@ def rankc_pair(a: Sequence[str], b: Sequence[str]) -> float:
     return float(sum(w[j - 1] * len(set(a[:j]) & set(b[:j])) / j for j in range(1, len(a) + 1)))
 
 
+@lru_cache(maxsize=64)
 def rankc_floor(n: int) -> float:
     """The lowest RankC two rankings of n entities can have (one the reverse of the other)."""
     items = [str(k) for k in range(n)]
@@ -49,60 +54,110 @@ def rescale_rankc(value: float, n: int) -> float:
     return (value - floor) / (1 - floor)
 
 
-def rankc(rankings: Rankings, languages: Sequence[str]) -> dict[str, float]:
-    """Mean over facts of RankC, over all language pairs and over en–x pairs, plus rescaled."""
-    pairs = list(itertools.combinations(languages, 2))
-    per_pair = {p: float(np.mean([rankc_pair(r[p[0]], r[p[1]]) for r in rankings.values()])) for p in pairs}
-    n = len(next(iter(next(iter(rankings.values())).values())))
-    mean_all = float(np.mean(list(per_pair.values())))
-    en_pairs = [v for (a, b), v in per_pair.items() if "en" in (a, b)]
-    mean_en = float(np.mean(en_pairs)) if en_pairs else math.nan
-    return {
-        "all_pairs": mean_all,
-        "en_x": mean_en,
-        "all_pairs_rescaled": rescale_rankc(mean_all, n),
-        "en_x_rescaled": rescale_rankc(mean_en, n) if en_pairs else math.nan,
-    }
+def language_pairs(languages: Sequence[str]) -> list[tuple[str, str]]:
+    return list(itertools.combinations(languages, 2))
 
 
-def correctness_matrix(correct: Mapping[str, Mapping[str, bool]], languages: Sequence[str]) -> np.ndarray:
-    """facts × languages boolean matrix (facts in sorted order)."""
-    return np.array([[bool(correct[f][lang]) for lang in languages] for f in sorted(correct)], dtype=bool)
+@dataclass(frozen=True)
+class FactTable:
+    """Facts answered in every evaluated language, in sorted order, with per-language
+    correctness (facts × languages) and rankings (None for a fact whose options are not
+    aligned across languages); `incomplete` counts facts missing some language."""
+
+    facts: list[str]
+    languages: list[str]
+    correct: np.ndarray
+    rankings: list[list[list[str]] | None]
+    incomplete: int
 
 
-def totcons(matrix: np.ndarray) -> dict[str, object]:
+def fact_table(predictions: Sequence[Mapping[str, Any]], languages: Sequence[str]) -> FactTable:
+    """Pivot prediction rows (fact_id, language, correct, ranking) into a FactTable."""
+    by_fact: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for p in predictions:
+        by_fact.setdefault(p["fact_id"], {})[p["language"]] = p
+    complete = sorted(f for f, rows in by_fact.items() if all(lang in rows for lang in languages))
+    correct = np.array([[bool(by_fact[f][lang]["correct"]) for lang in languages] for f in complete], dtype=bool)
+    rankings: list[list[list[str]] | None] = []
+    for f in complete:
+        per_lang = [by_fact[f][lang].get("ranking") for lang in languages]
+        rankings.append(per_lang if all(per_lang) else None)  # type: ignore[arg-type]
+    return FactTable(
+        complete,
+        list(languages),
+        correct.reshape(len(complete), len(languages)),
+        rankings,
+        len(by_fact) - len(complete),
+    )
+
+
+def _pair_values(table: FactTable, pairs: Sequence[tuple[str, str]], fn: Any) -> np.ndarray:
+    """facts × pairs matrix of fn(ranking_a, ranking_b); NaN rows for unaligned facts."""
+    index = {lang: k for k, lang in enumerate(table.languages)}
+    out = np.full((len(table.facts), len(pairs)), np.nan)
+    for f, ranks in enumerate(table.rankings):
+        if ranks is not None:
+            out[f] = [fn(ranks[index[a]], ranks[index[b]]) for a, b in pairs]
+    return out
+
+
+def rankc_matrix(table: FactTable, pairs: Sequence[tuple[str, str]], rescaled: bool = False) -> np.ndarray:
+    """Per fact and language pair RankC (optionally rescaled by the fact's own N floor)."""
+
+    def value(a: Sequence[str], b: Sequence[str]) -> float:
+        v = rankc_pair(a, b)
+        return rescale_rankc(v, len(a)) if rescaled else v
+
+    return _pair_values(table, pairs, value)
+
+
+def agreement_matrix(table: FactTable, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Per fact and language pair: 1 if the top-1 entity is the same in both languages."""
+    return _pair_values(table, pairs, lambda a, b: float(a[0] == b[0]))
+
+
+def totcons(correct: np.ndarray) -> dict[str, Any]:
     """Share of facts right in every language, the k-of-n histogram and its mean."""
-    k = matrix.sum(axis=1)
-    n = matrix.shape[1]
+    k = correct.sum(axis=1)
+    n = correct.shape[1]
     hist = np.bincount(k, minlength=n + 1) / max(len(k), 1)
     return {"totcons": float((k == n).mean()), "histogram": hist.tolist(), "mean_correct": float(k.mean())}
 
 
-def agreement(rankings: Rankings, languages: Sequence[str]) -> float:
-    """Share of facts whose top-1 entity is the same in both languages, averaged over pairs."""
-    pairs = list(itertools.combinations(languages, 2))
-    return float(np.mean([np.mean([r[a][0] == r[b][0] for r in rankings.values()]) for a, b in pairs]))
+def nanmean(values: np.ndarray) -> float | None:
+    """Mean over defined entries; None (JSON null) when nothing is defined."""
+    values = np.asarray(values, dtype=float)
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else None
 
 
-def paired_bootstrap(
-    metric: Callable[[np.ndarray], float],
-    a: np.ndarray,
-    b: np.ndarray,
-    resamples: int = 10_000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Paired bootstrap over facts (rows; all languages of a fact move together) of
-    metric(b) − metric(a): the observed difference, 95% percentile CI and two-sided p."""
-    if a.shape[0] != b.shape[0]:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, seed: int = 0) -> dict[str, float | int]:
+    """Paired bootstrap over facts of mean(b) − mean(a) for per-fact values (all languages
+    of a fact move together because each value already summarises the fact's languages).
+
+    Facts where the value is undefined (NaN in either system, e.g. unaligned options) are
+    left out. Returns the observed difference, the 95% percentile CI and a two-sided p
+    (twice the smaller tail of the resampled differences around 0).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
         raise ValueError("paired bootstrap needs the same facts in both systems")
+    diff = (b - a)[~(np.isnan(a) | np.isnan(b))]
+    if diff.size == 0:
+        raise ValueError("paired bootstrap: no fact has the metric defined in both systems")
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, a.shape[0], size=(resamples, a.shape[0]))
-    diffs = np.array([metric(b[i]) - metric(a[i]) for i in idx])
-    observed = metric(b) - metric(a)
-    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    means = np.concatenate(
+        [
+            diff[rng.integers(0, diff.size, size=(min(BOOTSTRAP_CHUNK, resamples - start), diff.size))].mean(axis=1)
+            for start in range(0, resamples, BOOTSTRAP_CHUNK)
+        ]
+    )
+    p = 2 * min((means <= 0).mean(), (means >= 0).mean())
     return {
-        "difference": float(observed),
-        "ci_low": float(np.percentile(diffs, 2.5)),
-        "ci_high": float(np.percentile(diffs, 97.5)),
+        "difference": float(diff.mean()),
+        "ci_low": float(np.percentile(means, 2.5)),
+        "ci_high": float(np.percentile(means, 97.5)),
         "p_value": float(min(1.0, p)),
+        "facts": int(diff.size),
+        "resamples": resamples,
     }

@@ -1,5 +1,11 @@
-"""Multiple-choice scoring by log-probability (§8): each option is a continuation of
-`Question: {q}\\nAnswer:` and is scored by its summed token log-probability, normalised."""
+"""Continuation scoring by log-probability (§8), with the shared context computed once.
+
+An MCQ option is a continuation of `Question: {q}\\nAnswer:`; a KLAR candidate is a
+continuation of a cloze prompt. Each is scored by the summed log-probability of its tokens,
+then normalised. The context is run once per item and its KV cache is repeated for the
+item's continuations, so four options cost one context pass plus four short tail passes
+instead of four full passes (`benchmarks/eval_throughput.py` measures the difference).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from polyfact.errors import PolyfactError
 
 NORMALISATIONS = ("byte", "sum", "token", "char")
 
@@ -23,46 +31,137 @@ class Scored:
     tokens: int  # continuation tokens scored
 
 
-def continuation_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, option: str) -> tuple[list[int], int]:
-    """Token ids of prompt+" "+option and where the continuation starts.
+@dataclass(frozen=True)
+class Encoded:
+    """One item tokenised: the shared context ids and, per continuation, the ids after it
+    (`tails`) and how many leading tail ids still belong to the prompt (`skips`)."""
+
+    context: list[int]
+    tails: list[list[int]]
+    skips: list[int]
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def continuation_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, continuation: str) -> tuple[list[int], int]:
+    """Token ids of prompt+continuation and where the scored continuation starts.
 
     If the tokenizer merges across the boundary, the continuation starts after the longest
     common token prefix of the prompt and the full text. The tokenizer's own special tokens
     (a BOS where the model has one) are added, as the model saw text in training.
     """
-    full = tokenizer(prompt + " " + option)["input_ids"]
+    full = tokenizer(prompt + continuation)["input_ids"]
     head = tokenizer(prompt)["input_ids"]
-    common = 0
-    while common < min(len(full), len(head)) and full[common] == head[common]:
-        common += 1
-    return full, max(common, 1)  # the first token has no prediction to score
+    return full, max(_common_prefix(full, head), 1)  # the first token has no prediction to score
+
+
+def encode_item(tokenizer: PreTrainedTokenizerBase, context: str, continuations: Sequence[str]) -> Encoded:
+    """Split every context+continuation into the ids all of them share (run once) and tails.
+
+    The shared part is the longest prefix common to the context and every full text, so a
+    boundary merge in one option only moves that option's split; tokens between the shared
+    part and an option's own split point are prompt tokens, fed but not scored.
+    """
+    encoded = [continuation_ids(tokenizer, context, c) for c in continuations]
+    shared = min(min(_common_prefix(full, encoded[0][0]), start) for full, start in encoded)
+    if shared < 1:
+        raise PolyfactError(f"cannot score continuations of {context!r}: their first tokens differ")
+    return Encoded(encoded[0][0][:shared], [full[shared:] for full, _ in encoded], [s - shared for _, s in encoded])
+
+
+def _batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[int]]:
+    """Items grouped by continuation count and sorted by context length (little padding);
+    `batch_size` counts sequences, i.e. continuations."""
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].tails), len(encoded[i].context)))
+    batches: list[list[int]] = []
+    for i in order:
+        n = len(encoded[i].tails)
+        if batches and len(encoded[batches[-1][0]].tails) == n and (len(batches[-1]) + 1) * n <= batch_size:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> list[list[Scored]]:
+    """Context pass (left-padded, with cache) then one pass over every item's tails."""
+    device = next(model.parameters()).device
+    n = len(items[0].tails)
+    width = max(len(e.context) for e in items)
+    ids = torch.full((len(items), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, e in enumerate(items):
+        ids[row, width - len(e.context) :] = torch.tensor(e.context)
+        mask[row, width - len(e.context) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).repeat_interleave(n, dim=0)  # predicts tail[0]
+
+    tails = [t for e in items for t in e.tails]
+    tail_width = max(max(len(t) for t in tails), 1)
+    tail_ids = torch.full((len(tails), tail_width), pad, dtype=torch.long)
+    tail_mask = torch.zeros((len(tails), tail_width), dtype=torch.long)
+    for row, t in enumerate(tails):
+        tail_ids[row, : len(t)] = torch.tensor(t, dtype=torch.long)
+        tail_mask[row, : len(t)] = 1
+    tail_ids, tail_mask = tail_ids.to(device), tail_mask.to(device)
+    logprobs = first.gather(-1, tail_ids[:, :1]).squeeze(-1).unsqueeze(-1)
+    if tail_width > 1:
+        cache.batch_repeat_interleave(n)
+        lengths = mask.sum(-1).repeat_interleave(n).unsqueeze(-1)
+        tail_positions = lengths + torch.arange(tail_width, device=device).unsqueeze(0)
+        logits = model(
+            input_ids=tail_ids,
+            attention_mask=torch.cat([mask.repeat_interleave(n, dim=0), tail_mask], dim=-1),
+            position_ids=tail_positions,
+            cache=cache,
+            use_cache=True,
+        ).logits
+        rest = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        logprobs = torch.cat([logprobs, rest], dim=-1)
+    logprobs = logprobs.cpu()
+    scored: list[list[Scored]] = []
+    for k, e in enumerate(items):
+        row = []
+        for j, (t, skip) in enumerate(zip(e.tails, e.skips, strict=True)):
+            row.append(Scored(float(logprobs[k * n + j, skip : len(t)].sum()), len(t) - skip))
+        scored.append(row)
+    return scored
 
 
 @torch.no_grad()
-def score_sequences(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]], batch_size: int = 64
-) -> list[Scored]:
-    """Score (prompt, option) pairs in length-bucketed batches (sorted by length: little padding)."""
-    encoded = [continuation_ids(tokenizer, p, o) for p, o in pairs]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    out: list[Scored | None] = [None] * len(encoded)
-    device = next(model.parameters()).device
+def score_continuations(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[tuple[str, Sequence[str]]],
+    batch_size: int = 64,
+) -> list[list[Scored]]:
+    """Score (context, [continuations appended verbatim, e.g. " Paris"]) items, in order."""
+    encoded = [encode_item(tokenizer, context, conts) for context, conts in items]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc="scoring", unit="batch", disable=None):
-        width = max(len(encoded[i][0]) for i in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):
-            seq = encoded[i][0]
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
-        for row, i in enumerate(batch):
-            seq, start = encoded[i]
-            out[i] = Scored(float(logprobs[row, start - 1 : len(seq) - 1].sum()), len(seq) - start)
+    out: list[list[Scored] | None] = [None] * len(encoded)
+    for batch in tqdm(_batches(encoded, batch_size), desc="scoring", unit="batch", disable=None):
+        for i, scored in zip(batch, _score_batch(model, [encoded[i] for i in batch], pad), strict=True):
+            out[i] = scored
     return out  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def score_one(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> Scored:
+    """One full forward pass per (context, continuation), no batching or reuse: the reference
+    the batched scorer is tested and benchmarked against."""
+    full, start = continuation_ids(tokenizer, context, continuation)
+    device = next(model.parameters()).device
+    logits = model(input_ids=torch.tensor([full], device=device)).logits[0].float()
+    logprobs = torch.log_softmax(logits[:-1], dim=-1).gather(-1, torch.tensor(full[1:], device=device)[:, None])
+    return Scored(float(logprobs[start - 1 :].sum()), len(full) - start)
 
 
 def normalise(scored: Scored, option: str, how: str) -> float:
