@@ -61,18 +61,21 @@ def write_jsonl(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Non
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read JSON Lines; a malformed line fails with the file and line number."""
-    rows = []
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) per non-blank line; a malformed line fails with file and line."""
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as err:
                 raise PolyfactError(f"{path}:{lineno}: malformed JSON line: {err}") from None
-    return rows
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read JSON Lines; a malformed line fails with the file and line number."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

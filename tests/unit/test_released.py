@@ -1,0 +1,410 @@
+"""Loading PolyFact-layout MCQ data (the released layout and ours) and aligning options across
+languages, so RankC/agreement compare entities, not letters."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from polyfact.dataset.build import OPTION_KEYS, make_record
+from polyfact.dataset.items import Item
+from polyfact.errors import PolyfactError
+from polyfact.evaluate.released import align_fact, load_mcq, normalise_row
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "released_polyfact"
+LANGS = ["en", "de", "ar", "zh", "bn"]
+
+# The English entity behind each option text of the aligned fixture facts, per language.
+ENTITY = {
+    "windows-developer": {
+        "en": {"Microsoft": "Microsoft", "IBM": "IBM", "Oracle": "Oracle", "SAP": "SAP"},
+        "de": {"Microsoft": "Microsoft", "IBM": "IBM", "Oracle": "Oracle", "SAP": "SAP"},
+        "ar": {"مايكروسوفت": "Microsoft", "IBM": "IBM", "أوراكل": "Oracle", "SAP": "SAP"},
+        "zh": {"微软": "Microsoft", "IBM": "IBM", "甲骨文": "Oracle", "SAP": "SAP"},
+        "bn": {"মাইক্রোসফট": "Microsoft", "IBM": "IBM", "ওরাকল": "Oracle", "SAP": "SAP"},
+    },
+    "germany-cctld": {lang: {d: d for d in (".de", ".at", ".ch", ".nl")} for lang in LANGS},
+    "japan-cctld": {lang: {d: d for d in (".jp", ".kr", ".tw", ".cn")} for lang in ("en", "de", "zh")},
+}
+
+
+def by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["fact_id"], r["language"]): r for r in rows}
+
+
+def options(row: dict[str, Any]) -> list[str]:
+    return [row[k] for k in OPTION_KEYS]
+
+
+# --- the released layout -----------------------------------------------------------------
+
+
+def test_released_fixture_counts_and_alignment_stats() -> None:
+    rows, stats = load_mcq(FIXTURE, LANGS)
+    assert stats["rows"] == len(rows) == 23
+    assert stats["facts"] == 5
+    assert stats["languages"] == {"en": 5, "de": 5, "ar": 4, "zh": 5, "bn": 4}
+    assert stats["facts_incomplete"] == 1
+    assert stats["missing"] == {"en": 0, "de": 0, "ar": 1, "zh": 0, "bn": 1}
+    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 3, "unaligned": 2}
+    assert [r["language"] for r in rows] == sorted((r["language"] for r in rows), key=LANGS.index)
+    first = rows[0]
+    assert list(first) == [
+        "fact_id",
+        "language",
+        "question",
+        *OPTION_KEYS,
+        "answer_text",
+        "answer_index",
+        "option_ids",
+        "property_id",
+    ]
+    assert first["property_id"] == "P178" and isinstance(first["answer_index"], int)
+
+
+def test_released_fixture_same_entity_same_id_in_every_language() -> None:
+    rows = by_key(load_mcq(FIXTURE, LANGS)[0])
+    for fact_id, per_lang in ENTITY.items():
+        id_of_entity: dict[str, str] = {}
+        golds = set()
+        for lang, entity_of in per_lang.items():
+            row = rows[(fact_id, lang)]
+            ids = row["option_ids"]
+            assert ids is not None and len(set(ids)) == 4, (fact_id, lang)
+            for text, oid in zip(options(row), ids, strict=True):
+                assert id_of_entity.setdefault(entity_of[text], oid) == oid, (fact_id, lang, text)
+            golds.add(ids[row["answer_index"]])
+        assert len(golds) == 1, fact_id
+        assert rows[(fact_id, "en")]["option_ids"] == [f"{fact_id}#{k}" for k in range(4)]  # en is the pivot
+
+
+def test_released_fixture_unaligned_facts_have_no_ids_anywhere() -> None:
+    rows, _ = load_mcq(FIXTURE, LANGS)
+    for fact_id in ("iphone-manufacturer", "kenya-continent"):
+        assert [r["option_ids"] for r in rows if r["fact_id"] == fact_id] == [None] * 5
+
+
+def test_subset_of_languages_changes_alignment_and_pivot() -> None:
+    # Without ar/zh/bn the iPhone fact aligns (all Latin); without en the pivot is de.
+    rows, stats = load_mcq(FIXTURE, ["de", "zh"])
+    assert stats["languages"] == {"de": 5, "zh": 5} and stats["facts_incomplete"] == 0
+    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 3, "unaligned": 2}
+    de = by_key(rows)[("windows-developer", "de")]
+    assert de["option_ids"] == [f"windows-developer#{k}" for k in range(4)]
+    rows, stats = load_mcq(FIXTURE, ["en", "de"])
+    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 4, "unaligned": 1}  # only Kenya (German labels)
+
+
+def test_list_of_files_and_stem_language(tmp_path: Path) -> None:
+    rows, stats = load_mcq([FIXTURE / "en.jsonl", FIXTURE / "zh.jsonl"], ["en", "zh"])
+    assert stats["languages"] == {"en": 5, "zh": 5}
+    # A row without a language field takes the file stem; rows of unrequested languages are skipped.
+    plain = tmp_path / "de.jsonl"
+    plain.write_text(
+        "".join(
+            json.dumps({k: v for k, v in json.loads(line).items() if k != "language"}, ensure_ascii=False) + "\n"
+            for line in (FIXTURE / "de.jsonl").read_text(encoding="utf-8").splitlines()
+        ),
+        encoding="utf-8",
+    )
+    rows, stats = load_mcq([str(FIXTURE / "en.jsonl"), plain, FIXTURE / "bn.jsonl"], ["en", "de"])
+    assert stats["languages"] == {"en": 5, "de": 5} and {r["language"] for r in rows} == {"en", "de"}
+
+
+def test_json_list_and_parquet_files(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = {
+        lang: [json.loads(x) for x in (FIXTURE / f"{lang}.jsonl").read_text("utf-8").splitlines()] for lang in LANGS
+    }
+    (tmp_path / "en.json").write_text(json.dumps(records["en"], ensure_ascii=False), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(records["zh"]), tmp_path / "zh.parquet")
+    expected = by_key(load_mcq(FIXTURE, ["en", "zh"])[0])
+    rows, _ = load_mcq(tmp_path, ["en", "zh"])
+    assert by_key(rows) == expected
+
+
+def test_save_to_disk_inputs(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    records = {
+        lang: [json.loads(x) for x in (FIXTURE / f"{lang}.jsonl").read_text("utf-8").splitlines()] for lang in LANGS
+    }
+    expected = by_key(load_mcq(FIXTURE, LANGS)[0])
+    # A DatasetDict with one split per language.
+    DatasetDict({lang: Dataset.from_list(r) for lang, r in records.items()}).save_to_disk(str(tmp_path / "per_lang"))
+    rows, stats = load_mcq(tmp_path / "per_lang", LANGS)
+    assert by_key(rows) == expected and stats["alignment"]["aligned_by_text"] == 3
+    # One dataset with a language column.
+    Dataset.from_list([r for lang in LANGS for r in records[lang]]).save_to_disk(str(tmp_path / "flat"))
+    rows, _ = load_mcq(tmp_path / "flat", ["zh", "en"])
+    assert by_key(rows) == by_key(load_mcq(FIXTURE, ["zh", "en"])[0])
+    # Our export layout: hf/{lang} holds a DatasetDict of train/val/test; the test split is read.
+    for lang in ("en", "de"):
+        splits = {"train": records[lang][:1], "val": records[lang][1:2], "test": records[lang]}
+        DatasetDict({s: Dataset.from_list(r) for s, r in splits.items()}).save_to_disk(str(tmp_path / "hf" / lang))
+    rows, stats = load_mcq(tmp_path / "hf", ["en", "de"])
+    assert stats["languages"] == {"en": 5, "de": 5}
+
+
+# --- our own record format -------------------------------------------------------------------
+
+LABELS = {
+    "c:AF": {"en": "Africa", "de": "Afrika", "zh": "非洲"},
+    "c:AS": {"en": "Asia", "de": "Asien", "zh": "亚洲"},
+    "c:EU": {"en": "Europe", "de": "Europa", "zh": "欧洲"},
+    "c:OC": {"en": "Oceania", "de": "Ozeanien", "zh": "大洋洲"},
+}
+
+
+def our_records() -> dict[str, list[dict[str, Any]]]:
+    """Rows exactly as the dataset build writes them (make_record)."""
+    kenya = Item(
+        "Q114|P30|c:AF",
+        "Q114",
+        "P30",
+        "c:AF",
+        subject={"en": "Kenya", "de": "Kenia", "zh": "肯尼亚"},
+        object={"en": "Africa", "de": "Afrika", "zh": "非洲"},
+        question={
+            "en": "On which continent is Kenya?",
+            "de": "Auf welchem Kontinent liegt Kenia?",
+            "zh": "肯尼亚位于哪个大洲？",
+        },
+        option_ids={
+            "en": ["c:AS", "c:AF", "c:EU", "c:OC"],
+            "de": ["c:OC", "c:EU", "c:AS", "c:AF"],
+            "zh": ["c:AF", "c:OC", "c:AS", "c:EU"],
+        },
+    )
+    japan = Item(
+        "Q17|P30|c:AS",
+        "Q17",
+        "P30",
+        "c:AS",
+        subject={"en": "Japan", "de": "Japan", "zh": "日本"},
+        object={"en": "Asia", "de": "Asien", "zh": "亚洲"},
+        question={
+            "en": "On which continent is Japan?",
+            "de": "Auf welchem Kontinent liegt Japan?",
+            "zh": "日本位于哪个大洲？",
+        },
+        option_ids={
+            "en": ["c:EU", "c:OC", "c:AF", "c:AS"],
+            "de": ["c:AS", "c:AF", "c:OC", "c:EU"],
+            "zh": ["c:OC", "c:AS", "c:EU", "c:AF"],
+        },
+    )
+    return {lang: [make_record(item, lang, LABELS) for item in (kenya, japan)] for lang in ("en", "de", "zh")}
+
+
+def write_ours(root: Path, records: dict[str, list[dict[str, Any]]]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for lang, rows in records.items():
+        (root / f"{lang}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+
+
+def test_our_records_load_unchanged(tmp_path: Path) -> None:
+    records = our_records()
+    write_ours(tmp_path / "test", records)
+    rows, stats = load_mcq(tmp_path / "test", ["en", "de", "zh"])
+    assert rows == [r for lang in ("en", "de", "zh") for r in records[lang]]
+    assert [list(r) for r in rows] == [list(r) for lang in records for r in records[lang]]  # field order kept
+    assert stats["alignment"] == {"given_ids": 2, "aligned_by_text": 0, "unaligned": 0}
+    # The same directory through the `{split}/{lang}.jsonl` layout.
+    rows2, _ = load_mcq(tmp_path, ["en", "de", "zh"], split="test")
+    assert rows2 == rows
+
+
+def test_our_records_with_inconsistent_ids_fail(tmp_path: Path) -> None:
+    records = our_records()
+    records["de"][0]["option_ids"] = ["c:OC", "c:EU", "c:AS", "c:NA"]
+    write_ours(tmp_path, records)
+    with pytest.raises(PolyfactError, match=r"fact Q114\|P30\|c:AF: option_ids in de .* differ from en"):
+        load_mcq(tmp_path, ["en", "de"])
+    records = our_records()
+    records["zh"][1]["option_ids"] = None
+    write_ours(tmp_path, records)
+    with pytest.raises(PolyfactError, match=r"given in de, en but missing in zh"):
+        load_mcq(tmp_path, ["en", "de", "zh"])
+
+
+# --- row normalisation ---------------------------------------------------------------------
+
+
+def test_row_forms_are_equivalent() -> None:
+    base = {"fact_id": 7, "question": " Q? ", "options": {"a": "x", "B": "y", "C": "z", "D": "w"}}
+    forms = [
+        {**base, "answer_index": 2},
+        {**base, "answer_index": " 2 "},
+        {**base, "answer": "c"},
+        {**base, "answer_text": "z"},
+        {**base, "answer_index": 2.0, "answer_text": " z", "answer": "C"},
+        {"fact_id": "7", "question": "Q?", "options": ["x", "y", "z", "w"], "answer_index": 2},
+        {
+            "fact_id": "7",
+            "question": "Q?",
+            "option_a": "x",
+            "option_b": "y",
+            "option_c": "z",
+            "option_d": "w",
+            "answer_index": 2,
+        },
+    ]
+    out = [normalise_row(f, where="f", language="en") for f in forms]
+    assert all(o == out[0] for o in out)
+    assert out[0]["fact_id"] == "7" and out[0]["question"] == "Q?" and out[0]["answer_text"] == "z"
+    assert out[0]["option_ids"] is None and out[0]["property_id"] is None
+
+
+def test_text_is_nfc() -> None:
+    decomposed = unicodedata.normalize("NFD", "Ägypten")
+    row = normalise_row(
+        {"fact_id": "f", "question": "Wo?", "options": [decomposed, "b", "c", "d"], "answer_text": "Ägypten"},
+        where="f",
+        language="de",
+    )
+    assert row["option_a"] == row["answer_text"] == "Ägypten" and row["answer_index"] == 0
+
+
+# --- alignment of one fact ---------------------------------------------------------------------
+
+
+def test_align_fact_gold_text_elimination() -> None:
+    opts = {
+        "en": ["Paris", "Lyon", "Nice", "Lille"],
+        "de": ["lyon", "Nizza", "Lille", "Paris"],
+        "zh": ["巴黎", "里昂", "尼斯", "里尔"],
+    }
+    answers = {"en": 0, "de": 3, "zh": 0}
+    assert align_fact({k: opts[k] for k in ("en", "de")}, answers, "en") == {"en": [0, 1, 2, 3], "de": [1, 2, 3, 0]}
+    assert align_fact(opts, answers, "en") is None  # zh: three transliterations left after the gold
+
+
+def test_align_fact_refuses_ambiguous_text() -> None:
+    # Two equal texts on one side must not be matched by text (which one is which?).
+    opts = {"en": ["A", "X", "X", "B"], "de": ["A", "B", "X", "Y"]}
+    assert align_fact(opts, {"en": 0, "de": 0}, "en") is None
+
+
+# --- errors: every malformed input names the file and line -------------------------------------
+
+GOOD = {
+    "fact_id": "f1",
+    "language": "en",
+    "question": "Which?",
+    "options": {"A": "a", "B": "b", "C": "c", "D": "d"},
+    "answer_index": 0,
+    "answer_text": "a",
+}
+
+
+def drop(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+BAD_ROWS = {
+    "missing question": (drop("question"), r"missing question"),
+    "empty question": ({**GOOD, "question": "  "}, r"empty question"),
+    "missing options": (drop("options"), r"missing options"),
+    "three options": ({**GOOD, "options": {"A": "a", "B": "b", "C": "c"}}, r"3 options .* expected 4"),
+    "five options": ({**GOOD, "options": ["a", "b", "c", "d", "e"]}, r"5 options, expected 4"),
+    "three flat options": (
+        {**drop("options"), "option_a": "a", "option_b": "b", "option_c": "c"},
+        r"3 options \(option_a, option_b, option_c\), expected 4",
+    ),
+    "bad option keys": ({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "E": "d"}}, r"options keys are A, B, C, E"),
+    "missing answer": ({k: v for k, v in GOOD.items() if k not in ("answer_index", "answer_text")}, r"missing answer"),
+    "index out of range": ({**GOOD, "answer_index": 4}, r"answer_index 4 out of range 0-3"),
+    "index not numeric": ({**GOOD, "answer_index": "two"}, r"answer_index must be an integer"),
+    "answer_text mismatch": ({**GOOD, "answer_text": "b"}, r"answer_text 'b' is not option A 'a'"),
+    "answer_text matches none": (
+        {k: v for k, v in GOOD.items() if k != "answer_index"} | {"answer_text": "e"},
+        r"answer_text 'e' matches 0 options",
+    ),
+    "letter disagrees": ({**GOOD, "answer": "B"}, r"answer 'B' disagrees with answer_index 0"),
+    "option_ids length": ({**GOOD, "option_ids": ["q1", "q2", "q3"]}, r"option_ids has 3 entries, expected 4"),
+    "option_ids repeated": ({**GOOD, "option_ids": ["q1", "q1", "q2", "q3"]}, r"option_ids are not distinct"),
+    "wrong language": ({**GOOD, "language": "de"}, r"row says language 'de' but sits in the data for 'en'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_malformed_row_names_file_line_and_fact(tmp_path: Path, case: str) -> None:
+    bad, message = BAD_ROWS[case]
+    other = {**GOOD, "fact_id": "f0"}
+    (tmp_path / "en.jsonl").write_text(json.dumps(other) + "\n\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(PolyfactError) as err:
+        load_mcq(tmp_path, ["en"])
+    assert re.search(re.escape(f"{tmp_path / 'en.jsonl'}:3 (fact f1): ") + message, str(err.value)), str(err.value)
+
+
+def test_malformed_json_line(tmp_path: Path) -> None:
+    (tmp_path / "en.jsonl").write_text(json.dumps(GOOD) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.jsonl:2: malformed JSON line: Expecting property name"):
+        load_mcq(tmp_path, ["en"])
+    (tmp_path / "en.jsonl").write_text("[1, 2]\n", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.jsonl:1: expected a JSON object, got list"):
+        load_mcq(tmp_path, ["en"])
+
+
+def test_malformed_json_list(tmp_path: Path) -> None:
+    (tmp_path / "en.json").write_text("[" + json.dumps(GOOD) + ",", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.json: malformed JSON: "):
+        load_mcq(tmp_path, ["en"])
+    (tmp_path / "en.json").write_text(json.dumps([GOOD, drop("question")]), encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.json: item 2 \(fact f1\): missing question"):
+        load_mcq(tmp_path, ["en"])
+
+
+def test_missing_fact_id(tmp_path: Path) -> None:
+    (tmp_path / "en.jsonl").write_text(json.dumps(drop("fact_id")) + "\n", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.jsonl:1: missing fact_id"):
+        load_mcq(tmp_path, ["en"])
+
+
+def test_duplicate_fact_and_language(tmp_path: Path) -> None:
+    (tmp_path / "en.jsonl").write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n", encoding="utf-8")
+    with pytest.raises(
+        PolyfactError, match=r"en\.jsonl:2: duplicate fact f1 in language en \(first at .*en\.jsonl:1\)"
+    ):
+        load_mcq(tmp_path, ["en"])
+
+
+def test_requested_language_without_data(tmp_path: Path) -> None:
+    with pytest.raises(PolyfactError, match=r"no data for language 'sw'"):
+        load_mcq(FIXTURE, ["en", "sw"])
+    with pytest.raises(PolyfactError, match=r"no rows for requested language\(s\) ar"):
+        load_mcq([FIXTURE / "en.jsonl", FIXTURE / "de.jsonl"], ["en", "ar"])
+    (tmp_path / "en.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"no rows for requested language\(s\) en"):
+        load_mcq(tmp_path, ["en"])
+
+
+def test_missing_path_and_unreachable_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    with pytest.raises(PolyfactError, match=r"nope: no such file or directory"):
+        load_mcq(tmp_path / "nope", ["en"])
+    with pytest.raises(PolyfactError, match=r"missing\.jsonl: no such file or directory"):
+        load_mcq([FIXTURE / "en.jsonl", tmp_path / "missing.jsonl"], ["en"])
+
+    def offline(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(PolyfactError, match=r"someone/polyfact: no such file or directory, and the Hugging Face Hub"):
+        load_mcq("someone/polyfact", ["en"])
+
+
+def test_unsupported_file_type(tmp_path: Path) -> None:
+    (tmp_path / "en.csv").write_text("x\n", encoding="utf-8")
+    with pytest.raises(PolyfactError, match=r"en\.csv: unsupported file type '\.csv'"):
+        load_mcq([tmp_path / "en.csv"], ["en"])
