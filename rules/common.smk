@@ -17,6 +17,14 @@ RELATIONS = config["facts"]["relations"]
 MODELS = list(config["models"])
 METHODS = config["methods"]
 DATASET_STATS = "results/data/polyfact/stats.json"
+EVALUATION = config["evaluation"]
+KLAR_LANGS = EVALUATION["klar"]["languages"] or LANGS
+RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
+BENCHMARKS = (
+    ["polyfact"]
+    + (["klar"] if EVALUATION["klar"]["dir"] else [])
+    + (["polyfact-released"] if EVALUATION["released"]["path"] else [])
+)
 
 
 wildcard_constraints:
@@ -142,10 +150,45 @@ def split_fractions():
     return f"{s['train']} {s['val']} {s['test']}"
 
 
+def language_group_args(languages):
+    """Low-resource and seen (trained) languages among `languages`, as CLI options."""
+    low = [lang for lang in languages if lang in config["languages"]["low_resource"]]
+    seen = [lang for lang in languages if lang in TRAIN_LANGS]
+    args = f"--seen {csv(seen)}" if seen else "--seen ''"
+    return f"--low-resource {csv(low)} {args}" if low else args
+
+
+def klar_inputs(wildcards):
+    """The KLAR language directories and, when decontaminating, the training split."""
+    klar = EVALUATION["klar"]
+    inputs = {"klar": expand("{dir}/{lang}", dir=klar["dir"], lang=KLAR_LANGS)}
+    if klar["decontaminate"]:
+        inputs["trained"] = f"results/data/polyfact/train/{TRAIN_LANGS[0]}.jsonl"
+    return inputs
+
+
+def klar_decontaminate_arg(wildcards, input):
+    return f"--decontaminate {input.trained}" if "trained" in input.keys() else ""
+
+
+def released_inputs(wildcards):
+    """A local released-PolyFact path is an input; a Hub id is fetched by the job itself."""
+    path = EVALUATION["released"]["path"]
+    return {"released": path} if Path(path).exists() else {}
+
+
 def get_final_outputs():
     return [
         "results/data/facts.parquet",
         "results/data/report.md",
         "results/data/hf",
         "results/models/report.md",
+        "results/tables/main.md",
+        "results/tables/significance.md",
+        *expand(
+            "results/figures/{model}/{figure}.{ext}",
+            model=MODELS,
+            figure=["accuracy_by_language", "totcons_histogram"],
+            ext=["png", "pdf"],
+        ),
     ]

@@ -1,5 +1,8 @@
 localrules:
     models_report,
+    results_table,
+    significance,
+    evaluation_figures,
 
 
 rule evaluate_polyfact:
@@ -17,8 +20,9 @@ rule evaluate_polyfact:
         code=code_digest("evaluate", "models.load", "commands.evaluate"),
         data_dir=lambda wildcards, input: Path(input.data[0]).parent,
         languages=csv(LANGS),
-        normalisation=config["evaluation"]["normalisation"],
-        batch_size=config["evaluation"]["batch_size"],
+        groups=language_group_args(LANGS),
+        normalisation=EVALUATION["normalisation"],
+        batch_size=EVALUATION["batch_size"],
     threads: config["training"]["threads"]
     resources:
         mem_mb=config["training"]["mem_mb"],
@@ -28,8 +32,182 @@ rule evaluate_polyfact:
         "../envs/cpu.yaml"
     shell:
         "polyfact evaluate mcq --model {input.model} --data {params.data_dir}"
-        " --languages {params.languages} --normalisation {params.normalisation}"
-        " --batch-size {params.batch_size} --threads {threads} --out {output} 2> {log}"
+        " --languages {params.languages} {params.groups}"
+        " --normalisation {params.normalisation} --batch-size {params.batch_size}"
+        " --threads {threads} --out {output} 2> {log}"
+
+
+rule evaluate_released:
+    input:
+        unpack(released_inputs),
+        model="results/models/{model}/{method}",
+    output:
+        "results/eval/{model}/{method}/polyfact-released.json",
+    log:
+        "results/logs/evaluate_released/{model}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate_released/{model}/{method}.tsv"
+    params:
+        config=config_digest(config, "evaluation", "languages"),
+        code=code_digest("evaluate", "models.load", "commands.evaluate"),
+        data=EVALUATION["released"]["path"],
+        languages=csv(RELEASED_LANGS),
+        groups=language_group_args(RELEASED_LANGS),
+        normalisation=EVALUATION["normalisation"],
+        batch_size=EVALUATION["batch_size"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact evaluate mcq --model {input.model} --data {params.data}"
+        " --languages {params.languages} {params.groups}"
+        " --normalisation {params.normalisation} --batch-size {params.batch_size}"
+        " --threads {threads} --out {output} 2> {log}"
+
+
+rule evaluate_klar:
+    input:
+        unpack(klar_inputs),
+        model="results/models/{model}/{method}",
+    output:
+        "results/eval/{model}/{method}/klar.json",
+    log:
+        "results/logs/evaluate_klar/{model}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate_klar/{model}/{method}.tsv"
+    params:
+        config=config_digest(config, "evaluation", "languages", "seed"),
+        code=code_digest("evaluate", "models.load", "commands.evaluate"),
+        klar_dir=EVALUATION["klar"]["dir"],
+        languages=csv(KLAR_LANGS),
+        groups=language_group_args(KLAR_LANGS),
+        decontaminate=klar_decontaminate_arg,
+        shots=EVALUATION["klar"]["shots"],
+        max_new_tokens=EVALUATION["klar"]["max_new_tokens"],
+        normalisation=EVALUATION["normalisation"],
+        batch_size=EVALUATION["klar"]["batch_size"],
+        seed=config["seed"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
+        " --languages {params.languages} {params.groups} {params.decontaminate}"
+        " --shots {params.shots} --max-new-tokens {params.max_new_tokens} --seed {params.seed}"
+        " --normalisation {params.normalisation} --batch-size {params.batch_size}"
+        " --threads {threads} --out {output} 2> {log}"
+
+
+rule results_table:
+    input:
+        evals=expand(
+            "results/eval/{model}/{method}/{benchmark}.json",
+            model=MODELS,
+            method=METHODS,
+            benchmark=BENCHMARKS,
+        ),
+    output:
+        md=report(
+            "results/tables/main.md",
+            category="Evaluation",
+            caption="../workflow/report/main_table.rst",
+        ),
+        csv="results/tables/main.csv",
+    log:
+        "results/logs/results_table.log",
+    params:
+        code=code_digest("evaluate.tables", "evaluate.summary", "commands.tables"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
+
+
+rule significance:
+    input:
+        evals=expand(
+            "results/eval/{model}/{method}/{benchmark}.json",
+            model=MODELS,
+            method=METHODS,
+            benchmark=BENCHMARKS,
+        ),
+    output:
+        md=report(
+            "results/tables/significance.md",
+            category="Evaluation",
+            caption="../workflow/report/significance.rst",
+        ),
+        json="results/tables/significance.json",
+    log:
+        "results/logs/significance.log",
+    params:
+        config=config_digest(config, "evaluation", "seed"),
+        code=code_digest(
+            "evaluate.tables",
+            "evaluate.metrics",
+            "evaluate.summary",
+            "commands.tables",
+        ),
+        resamples=EVALUATION["bootstrap_resamples"],
+        seed=config["seed"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact report significance --evals {input.evals:q} --resamples {params.resamples}"
+        " --seed {params.seed} --md {output.md} --json {output.json} 2> {log}"
+
+
+rule evaluation_figures:
+    input:
+        evals=expand(
+            "results/eval/{{model}}/{method}/polyfact.json",
+            method=METHODS,
+        ),
+    output:
+        accuracy_png=report(
+            "results/figures/{model}/accuracy_by_language.png",
+            category="Evaluation",
+            subcategory="{model}",
+            caption="../workflow/report/accuracy_by_language.rst",
+        ),
+        accuracy_pdf="results/figures/{model}/accuracy_by_language.pdf",
+        totcons_png=report(
+            "results/figures/{model}/totcons_histogram.png",
+            category="Evaluation",
+            subcategory="{model}",
+            caption="../workflow/report/totcons_histogram.rst",
+        ),
+        totcons_pdf="results/figures/{model}/totcons_histogram.pdf",
+    log:
+        "results/logs/evaluation_figures/{model}.log",
+    params:
+        code=code_digest("evaluate.figures", "commands.tables"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact report figures --evals {input.evals:q}"
+        " --accuracy {output.accuracy_png} {output.accuracy_pdf}"
+        " --totcons {output.totcons_png} {output.totcons_pdf} 2> {log}"
 
 
 rule models_report:

@@ -15,15 +15,27 @@ import yaml
 
 from tests.workflow.test_data_workflow import ENV, REPO, planned_jobs, snakemake, snakemake_command
 
-TINY = "config/test-tiny.yaml"
 METHODS = ["base", "cpt", "sft", "grpo", "cpt+sft", "cpt+grpo"]
 pytestmark = pytest.mark.slow
+
+
+def tiny_config() -> dict:
+    """config/test-tiny.yaml plus the external benchmarks from the test fixtures (KLAR with
+    `ko`, a language outside the dataset; the released-PolyFact layout without option ids)."""
+    config = yaml.safe_load((REPO / "config/test-tiny.yaml").read_text())
+    config["evaluation"] = {
+        "bootstrap_resamples": 1000,
+        "klar": {"dir": str(REPO / "tests/fixtures/klar"), "languages": ["en", "de", "bn", "ko"], "shots": 2},
+        "released": {"path": str(REPO / "tests/fixtures/released_polyfact")},
+    }
+    return config
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir, "--configfile", TINY)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+    snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
     return workdir
 
 
@@ -41,22 +53,54 @@ def test_every_method_writes_a_loadable_checkpoint(tiny: Path) -> None:
         assert set(summary["accuracy"]) == {"en", "de", "bn"}
     report = (tiny / "results/models/report.md").read_text()
     assert all(f"| toy | {m} |" in report for m in METHODS)
+
+
+def test_evaluation_outputs(tiny: Path) -> None:
+    """Every benchmark per model × method, the tables and the figures."""
+    for method in METHODS:
+        polyfact = json.loads((tiny / "results/eval/toy" / method / "polyfact.json").read_text())
+        s = polyfact["summary"]
+        assert s["groups"]["unseen"]["languages"] == ["bn"] and s["facts"]["aligned"] == s["facts"]["complete"] > 0
+        assert 0 <= s["totcons"] <= 1 and s["rankc"]["all_pairs"] is not None
+        assert len(polyfact["predictions"]) == 3 * s["facts"]["complete"]
+        klar = json.loads((tiny / "results/eval/toy" / method / "klar.json").read_text())["summary"]
+        assert klar["groups"]["seen"]["languages"] == ["en", "de"] and klar["groups"]["unseen"]["languages"] == [
+            "bn",
+            "ko",
+        ]
+        assert set(klar["candidate_accuracy"]) == {"en", "de", "bn", "ko"}
+        released = json.loads((tiny / "results/eval/toy" / method / "polyfact-released.json").read_text())["summary"]
+        assert released["data"]["alignment"]["aligned_by_text"] > 0
+    main = (tiny / "results/tables/main.md").read_text()
+    assert "KLAR OOD" in main and all(f"| toy | {m} |" in main for m in METHODS)
+    assert (tiny / "results/tables/main.csv").read_text().count("\n") == 1 + len(METHODS)
+    significance = json.loads((tiny / "results/tables/significance.json").read_text())["comparisons"]
+    assert {(c["benchmark"], c["method"], c["reference"]) for c in significance} >= {
+        ("polyfact", "grpo", "sft"),
+        ("klar", "sft", "base"),
+        ("polyfact-released", "cpt+grpo", "cpt+sft"),
+    }
+    for name in ("accuracy_by_language", "totcons_histogram"):
+        assert (tiny / f"results/figures/toy/{name}.png").stat().st_size > 0
+        assert (tiny / f"results/figures/toy/{name}.pdf").read_bytes().startswith(b"%PDF")
     assert not list((tiny / "results").glob("checkpoints/toy/*/checkpoint-*"))  # cleaned after success
 
 
 def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) -> None:
-    assert planned_jobs(tiny, "--configfile", TINY) == {}
-    config = yaml.safe_load((REPO / TINY).read_text())
+    assert planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml")) == {}
+    config = tiny_config()
     config["grpo"]["temperature"] = 0.9
     changed = tiny / "grpo-changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(tiny, "--configfile", str(changed))
-    assert jobs == {"train_grpo": 2, "evaluate_polyfact": 2, "models_report": 1, "all": 1}
+    evaluations = {"evaluate_polyfact": 2, "evaluate_klar": 2, "evaluate_released": 2}
+    reports = {"models_report": 1, "results_table": 1, "significance": 1, "evaluation_figures": 1, "all": 1}
+    assert jobs == {"train_grpo": 2, **evaluations, **reports}
 
 
 def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path) -> None:
     """Kill an SFT job once it has saved a checkpoint; the rerun resumes instead of restarting."""
-    config = yaml.safe_load((REPO / TINY).read_text())
+    config = tiny_config()
     config["sft"]["steps"] = 400
     config["training"]["save_steps"] = 1
     longer = tiny / "sft-long.yaml"

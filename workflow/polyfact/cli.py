@@ -53,6 +53,16 @@ def _json_arg(value: str) -> Any:
         raise argparse.ArgumentTypeError(f"not a JSON object or file: {err}") from None
 
 
+def _evaluation_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    """Options every benchmark shares: scoring, language groups, resources, output."""
+    parser.add_argument("--low-resource", type=_csv, default=[], help="the low-resource group")
+    parser.add_argument("--seen", type=_csv, default=None, help="languages trained on (default: all evaluated)")
+    parser.add_argument("--normalisation", default="byte", choices=["byte", "sum", "token", "char"])
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="sequences per forward pass")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyfact", description=__doc__)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -143,15 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="evaluate models")
     evsub = ev.add_subparsers(dest="evaluate_command", required=True)
-    mcq = evsub.add_parser("mcq", help="multiple-choice log-prob scoring on per-language JSONL files")
+    mcq = evsub.add_parser("mcq", help="multiple-choice log-prob scoring on PolyFact-layout data (ours or released)")
     mcq.add_argument("--model", required=True)
-    mcq.add_argument("--data", required=True, help="directory of {lang}.jsonl")
+    mcq.add_argument(
+        "--data", required=True, nargs="+", help="directory of {lang}.jsonl, such files, a saved dataset or a Hub id"
+    )
     mcq.add_argument("--languages", required=True, type=_languages)
-    mcq.add_argument("--normalisation", default="byte", choices=["byte", "sum", "token", "char"])
-    mcq.add_argument("--batch-size", type=int, default=64)
-    mcq.add_argument("--threads", type=int, default=None)
-    mcq.add_argument("--out", required=True)
+    _evaluation_arguments(mcq, batch_size=64)
     mcq.set_defaults(command="evaluate:evaluate_mcq")
+
+    kl = evsub.add_parser("klar", help="KLAR-format cloze facts: 3-shot generation and candidate scoring")
+    kl.add_argument("--model", required=True)
+    kl.add_argument("--klar-dir", required=True, help="directory of {lang}/{relation}.json")
+    kl.add_argument("--languages", required=True, type=_csv, help="language directories (any codes)")
+    kl.add_argument("--shots", type=int, default=3)
+    kl.add_argument("--max-new-tokens", type=int, default=10)
+    kl.add_argument("--seed", type=int, default=1234, help="choice of the few-shot demonstrations")
+    kl.add_argument("--decontaminate", help="training records (JSONL, English labels): drop facts trained on")
+    _evaluation_arguments(kl, batch_size=32)
+    kl.set_defaults(command="evaluate:evaluate_klar")
 
     rep = sub.add_parser("report", help="reports across jobs")
     rsub = rep.add_subparsers(dest="report_command", required=True)
@@ -161,6 +181,26 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--md", required=True)
     rm.add_argument("--json", required=True)
     rm.set_defaults(command="train:report_models")
+
+    rt = rsub.add_parser("tables", help="the main results table (markdown + CSV), one row per model × method")
+    rt.add_argument("--evals", nargs="+", required=True, help="results/eval/{model}/{method}/{benchmark}.json files")
+    rt.add_argument("--md", required=True)
+    rt.add_argument("--csv", required=True)
+    rt.set_defaults(command="tables:report_tables")
+
+    rs = rsub.add_parser("significance", help="paired bootstrap: every method vs base, GRPO vs SFT")
+    rs.add_argument("--evals", nargs="+", required=True, help="results/eval/{model}/{method}/{benchmark}.json files")
+    rs.add_argument("--resamples", type=int, default=10_000)
+    rs.add_argument("--seed", type=int, default=1234)
+    rs.add_argument("--md", required=True)
+    rs.add_argument("--json", required=True)
+    rs.set_defaults(command="tables:report_significance")
+
+    rf = rsub.add_parser("figures", help="per-language accuracy and TotCons histogram by method (one model)")
+    rf.add_argument("--evals", nargs="+", required=True, help="one model's results/eval/{model}/{method}/*.json")
+    rf.add_argument("--accuracy", nargs="+", required=True, help="output files (.png, .pdf)")
+    rf.add_argument("--totcons", nargs="+", required=True, help="output files (.png, .pdf)")
+    rf.set_defaults(command="tables:report_figures")
     return parser
 
 

@@ -1,0 +1,108 @@
+"""Main table, significance table and figures from evaluation files written in the rules' layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from polyfact.cli import main
+from polyfact.errors import PolyfactError
+from polyfact.evaluate.summary import summarise
+from polyfact.evaluate.tables import comparisons, main_rows, significance_rows
+from polyfact.io import read_json, write_json
+
+LANGS = ["en", "de", "bn"]
+
+
+def write_eval(root: Path, method: str, p_correct: float, seed: int, benchmark: str = "polyfact") -> Path:
+    """An evaluation file as `polyfact evaluate mcq` writes it, with seeded random predictions."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for f in range(60):
+        for lang in LANGS:
+            top = "A" if rng.random() < p_correct else "B"
+            rest = [e for e in "ABCD" if e != top]
+            rows.append({"fact_id": f"f{f}", "language": lang, "property_id": "P30", "ranking": [top, *rest]})
+            rows[-1]["correct"] = top == "A"
+    path = root / "results/eval/toy" / method / f"{benchmark}.json"
+    write_json(path, {"summary": summarise(rows, LANGS, ["bn"], ["en", "de"]), "predictions": rows})
+    return path
+
+
+@pytest.fixture
+def evals(tmp_path: Path) -> list[Path]:
+    return [write_eval(tmp_path, m, p, k) for k, (m, p) in enumerate([("base", 0.3), ("sft", 0.5), ("grpo", 0.9)])]
+
+
+def test_comparisons_are_method_vs_base_and_grpo_vs_sft() -> None:
+    assert comparisons(["base", "cpt", "sft", "grpo", "cpt+sft", "cpt+grpo"]) == [
+        ("cpt", "base"),
+        ("sft", "base"),
+        ("grpo", "base"),
+        ("cpt+sft", "base"),
+        ("cpt+grpo", "base"),
+        ("grpo", "sft"),
+        ("cpt+grpo", "cpt+sft"),
+    ]
+    assert comparisons(["sft", "grpo"]) == [("grpo", "sft")]
+
+
+def test_main_table_rows_and_files(evals: list[Path], tmp_path: Path) -> None:
+    klar = write_eval(tmp_path, "grpo", 0.7, 9, benchmark="klar")
+    rows = main_rows([*evals, klar])
+    assert [(r["model"], r["method"]) for r in rows] == [("toy", "base"), ("toy", "sft"), ("toy", "grpo")]
+    grpo = read_json(evals[2])["summary"]
+    assert rows[2]["totcons"] == grpo["totcons"] and rows[2]["accuracy_low"] == grpo["accuracy"]["bn"]
+    assert rows[2]["klar_ood"] == read_json(klar)["summary"]["groups"]["unseen"]["accuracy"]
+    md, csv = tmp_path / "t/main.md", tmp_path / "t/main.csv"
+    main(["report", "tables", "--evals", *map(str, [*evals, klar]), "--md", str(md), "--csv", str(csv)])
+    text = md.read_text()
+    assert "| toy | grpo |" in text and "KLAR OOD" in text and "| toy | base |" in text
+    header, *lines = csv.read_text().splitlines()
+    assert header.startswith("model,method,accuracy_high,accuracy_low") and len(lines) == 3
+    with pytest.raises(PolyfactError, match="unknown benchmark"):
+        main_rows([write_eval(tmp_path, "sft", 0.5, 1, benchmark="other")])
+
+
+def test_significance_detects_the_better_method_and_is_seeded(evals: list[Path], tmp_path: Path) -> None:
+    rows = significance_rows(evals, resamples=1000, seed=3)
+    assert rows == significance_rows(evals, resamples=1000, seed=3)
+    by = {(r["method"], r["reference"], r["metric"]): r for r in rows}
+    assert set(by) >= {("grpo", "base", "accuracy"), ("grpo", "sft", "totcons"), ("sft", "base", "rankc")}
+    assert by[("grpo", "base", "accuracy")]["ci_low"] > 0 and by[("grpo", "base", "accuracy")]["p_value"] < 0.01
+    assert by[("grpo", "sft", "accuracy_unseen")]["difference"] > 0
+    md, js = tmp_path / "s.md", tmp_path / "s.json"
+    main(
+        [
+            "report",
+            "significance",
+            "--evals",
+            *map(str, evals),
+            "--resamples",
+            "500",
+            "--md",
+            str(md),
+            "--json",
+            str(js),
+        ]
+    )
+    assert "grpo vs sft" in md.read_text() and len(read_json(js)["comparisons"]) == len(rows)
+
+
+def test_significance_refuses_different_fact_sets(evals: list[Path], tmp_path: Path) -> None:
+    data = read_json(evals[1])
+    data["predictions"] = [p for p in data["predictions"] if p["fact_id"] != "f0"]
+    write_json(evals[1], data)
+    with pytest.raises(PolyfactError, match="different facts"):
+        significance_rows(evals, resamples=100, seed=0)
+
+
+def test_figures_are_written_as_png_and_pdf_with_stable_bytes(evals: list[Path], tmp_path: Path) -> None:
+    outs = [tmp_path / f"fig/{name}.{ext}" for name in ("acc", "tc") for ext in ("png", "pdf")]
+    args = ["report", "figures", "--evals", *map(str, evals), "--accuracy", *map(str, outs[:2])]
+    main([*args, "--totcons", *map(str, outs[2:])])
+    first = [p.read_bytes() for p in outs]
+    assert first[0].startswith(b"\x89PNG") and first[1].startswith(b"%PDF")
+    main([*args, "--totcons", *map(str, outs[2:])])
+    assert [p.read_bytes() for p in outs] == first

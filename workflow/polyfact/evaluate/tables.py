@@ -1,0 +1,184 @@
+"""Results tables across models, methods and benchmarks: the main table (accuracy high/low,
+TotCons, RankC, agreement, KLAR seen/OOD) and the significance table (paired bootstrap of
+every method vs base and GRPO vs SFT)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from polyfact.errors import PolyfactError
+from polyfact.evaluate.metrics import fact_table, paired_bootstrap
+from polyfact.evaluate.summary import Groups, per_fact_metrics
+from polyfact.io import atomic_path, read_json, write_json
+
+MAIN_COLUMNS = {
+    "model": "model",
+    "method": "method",
+    "accuracy_high": "acc high",
+    "accuracy_low": "acc low",
+    "accuracy_unseen": "acc unseen",
+    "totcons": "TotCons",
+    "rankc": "RankC",
+    "rankc_rescaled": "RankC resc.",
+    "agreement": "agreement",
+    "klar_seen": "KLAR seen",
+    "klar_ood": "KLAR OOD",
+    "released_accuracy": "released acc",
+    "released_totcons": "released TotCons",
+}
+# Method pairs compared besides "method vs base": GRPO's consistency reward against SFT.
+VERSUS = (("grpo", "sft"), ("cpt+grpo", "cpt+sft"))
+
+
+def eval_key(path: str | Path) -> tuple[str, str, str]:
+    """(model, method, benchmark) from results/eval/{model}/{method}/{benchmark}.json."""
+    p = Path(path)
+    return p.parent.parent.name, p.parent.name, p.stem
+
+
+def main_rows(eval_files: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """One row per model × method, in the order the files first name them."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in eval_files:
+        model, method, benchmark = eval_key(path)
+        s = read_json(path)["summary"]
+        row = rows.setdefault((model, method), {"model": model, "method": method})
+        if benchmark == "polyfact":
+            row.update(
+                accuracy_high=s["accuracy_high"],
+                accuracy_low=s["accuracy_low"],
+                accuracy_unseen=s["groups"]["unseen"]["accuracy"],
+                totcons=s["totcons"],
+                rankc=s["rankc"]["all_pairs"],
+                rankc_rescaled=s["rankc"]["all_pairs_rescaled"],
+                agreement=s["agreement"],
+            )
+        elif benchmark == "klar":
+            row.update(klar_seen=s["groups"]["seen"]["accuracy"], klar_ood=s["groups"]["unseen"]["accuracy"])
+        elif benchmark == "polyfact-released":
+            row.update(released_accuracy=s["accuracy_mean"], released_totcons=s["totcons"])
+        else:
+            raise PolyfactError(f"{path}: unknown benchmark {benchmark!r}")
+    return list(rows.values())
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The main columns, dropping optional ones no row has (no KLAR configured, no unseen)."""
+    always = {"model", "method", "accuracy_high", "accuracy_low", "totcons", "rankc", "agreement"}
+    return [c for c in MAIN_COLUMNS if c in always or any(r.get(c) is not None for r in rows)]
+
+
+def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    cols = _columns(rows)
+    lines = [
+        "# Main results",
+        "",
+        "PolyFact test split unless the column says otherwise. Accuracy means are unweighted over",
+        "languages (high / low resource; unseen = evaluated but not trained on). TotCons: share of",
+        "facts right in every language. RankC: mean over language pairs (rescaled: the N=4 floor",
+        "maps to 0). Agreement: same top-1 option entity, mean over pairs. KLAR: 3-shot generation",
+        "accuracy over seen (trained) and OOD languages.",
+        "",
+        "| " + " | ".join(MAIN_COLUMNS[c] for c in cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_main_table(rows: Sequence[Mapping[str, Any]], md: str | Path, csv_path: str | Path) -> None:
+    write_text(md, render_main_markdown(rows))
+    write_text(csv_path, render_csv(rows, list(MAIN_COLUMNS)))
+
+
+def _fact_metrics(path: str | Path) -> tuple[list[str], dict[str, Any]]:
+    """Per-fact metric vectors of one evaluation, with its own language groups."""
+    data = read_json(path)
+    s = data["summary"]
+    groups = Groups(**{name: g["languages"] for name, g in s["groups"].items()})
+    table = fact_table(data["predictions"], s["languages"])
+    return table.facts, per_fact_metrics(table, groups)
+
+
+def comparisons(methods: Sequence[str]) -> list[tuple[str, str]]:
+    """(method, reference) pairs: every method vs base, and GRPO vs SFT (also after CPT)."""
+    pairs = [(m, "base") for m in methods if m != "base" and "base" in methods]
+    return pairs + [(a, b) for a, b in VERSUS if a in methods and b in methods]
+
+
+def significance_rows(eval_files: Sequence[str | Path], resamples: int, seed: int) -> list[dict[str, Any]]:
+    """Paired bootstrap over facts per model, benchmark, comparison and metric."""
+    by_run: dict[tuple[str, str], dict[str, Path]] = {}
+    for path in eval_files:
+        model, method, benchmark = eval_key(path)
+        by_run.setdefault((model, benchmark), {})[method] = Path(path)
+    rows = []
+    for (model, benchmark), files in by_run.items():
+        loaded = {method: _fact_metrics(path) for method, path in files.items()}
+        for method, reference in comparisons(list(files)):
+            (facts_a, a), (facts_b, b) = loaded[reference], loaded[method]
+            if facts_a != facts_b:
+                raise PolyfactError(f"{files[method]} and {files[reference]} evaluate different facts")
+            for metric in (m for m in a if m in b):
+                result = paired_bootstrap(a[metric], b[metric], resamples=resamples, seed=seed)
+                rows.append(
+                    {"model": model, "benchmark": benchmark, "method": method, "reference": reference}
+                    | {"metric": metric}
+                    | result
+                )
+    return rows
+
+
+def render_significance_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "# Significance",
+        "",
+        "Paired bootstrap over facts (all languages of a fact resampled together): the",
+        "difference method − reference of each metric's mean over facts, its 95% percentile CI",
+        "and two-sided p. `*` marks p < 0.05.",
+    ]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        resamples = mine[0]["resamples"] if mine else 0
+        lines += [
+            "",
+            f"## {model} ({resamples} resamples)",
+            "",
+            "| benchmark | comparison | metric | Δ | 95% CI | p | facts |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in mine:
+            star = "*" if r["p_value"] < 0.05 else ""
+            lines.append(
+                f"| {r['benchmark']} | {r['method']} vs {r['reference']} | {r['metric']} | {r['difference']:+.3f}"
+                f" | [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {r['p_value']:.4f}{star} | {r['facts']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_significance(rows: Sequence[Mapping[str, Any]], md: str | Path, json_path: str | Path) -> None:
+    write_json(json_path, {"comparisons": list(rows)})
+    write_text(md, render_significance_markdown(rows))
