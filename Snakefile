@@ -15,6 +15,7 @@ include: "rules/dataset.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/interpret.smk"
 
 
 rule all:

@@ -20,6 +20,20 @@ DATASET_STATS = "results/data/polyfact/stats.json"
 EVALUATION = config["evaluation"]
 KLAR_LANGS = EVALUATION["klar"]["languages"] or LANGS
 RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
+INTERPRET = config["interpret"]
+INTERPRET_LANGS = INTERPRET["languages"] or LANGS
+ANALYSES = ["lape", "lahis", "mexa"]
+INTERPRET_CODE = {
+    analysis: code_digest(
+        f"interpret.{analysis}",
+        "interpret.arch",
+        "interpret.text",
+        "models.load",
+        "train.parallel",
+        "commands.interpret",
+    )
+    for analysis in ANALYSES
+}
 BENCHMARKS = (
     ["polyfact"]
     + (["klar"] if EVALUATION["klar"]["dir"] else [])
@@ -32,6 +46,7 @@ wildcard_constraints:
     lang="|".join(LANGS),
     model="|".join(re.escape(m) for m in MODELS),
     method="|".join(re.escape(m) for m in METHODS),
+    analysis="|".join(ANALYSES),
 
 
 def section_json(name):
@@ -177,6 +192,47 @@ def released_inputs(wildcards):
     return {"released": path} if Path(path).exists() else {}
 
 
+def interpret_inputs(wildcards):
+    """The analyses' text: the dataset's held-out parallel view, or the configured corpus."""
+    corpus = INTERPRET["corpus"]
+    if corpus["source"] == "dataset":
+        return {"text": "results/data/polyfact/parallel/test.jsonl"}
+    return {"text": corpus["path"]}
+
+
+def interpret_corpus_json(wildcards, input):
+    """`interpret.corpus` with the path the job reads (the dataset's, for `dataset`)."""
+    return json.dumps({**INTERPRET["corpus"], "path": input.text}, sort_keys=True)
+
+
+def interpret_digest(wildcards):
+    """Each analysis depends on the shared text settings and its own section only."""
+    own = {
+        key: INTERPRET[key]
+        for key in ("corpus", "languages", "max_sentences", "max_length", "batch_size")
+    }
+    own[wildcards.analysis] = INTERPRET.get(wildcards.analysis)
+    return config_digest(
+        {"interpret": own, "languages": config["languages"]}, "interpret", "languages"
+    )
+
+
+def interpret_options(wildcards):
+    """Per-analysis CLI options (top fractions, LAPE's filter, LAHIS's gradient batch)."""
+    if wildcards.analysis == "lape":
+        lape = INTERPRET["lape"]
+        return (
+            f"--top-fraction {lape['top_fraction']} --filter-quantile {lape['filter_quantile']}"
+            f" --batch-size {INTERPRET['batch_size']}"
+        )
+    if wildcards.analysis == "lahis":
+        lahis = INTERPRET["lahis"]
+        return (
+            f"--top-fraction {lahis['top_fraction']} --batch-size {lahis['batch_size']}"
+        )
+    return f"--batch-size {INTERPRET['batch_size']}"
+
+
 def get_final_outputs():
     return [
         "results/data/facts.parquet",
@@ -185,10 +241,20 @@ def get_final_outputs():
         "results/models/report.md",
         "results/tables/main.md",
         "results/tables/significance.md",
+        "results/tables/interpretability.md",
         *expand(
             "results/figures/{model}/{figure}.{ext}",
             model=MODELS,
-            figure=["accuracy_by_language", "totcons_histogram"],
+            figure=[
+                "accuracy_by_language",
+                "totcons_histogram",
+                "lape_by_language",
+                "lape_by_layer",
+                "lahis_by_layer",
+                "lahis_overlap",
+                "mexa_by_layer",
+                "mexa_delta",
+            ],
             ext=["png", "pdf"],
         ),
     ]

@@ -51,3 +51,28 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+ARCHITECTURES = ("qwen2", "llama", "olmo2")
+
+
+def tiny_decoder(model_type: str, vocab_size: int = 400, seed: int = 0):  # noqa: ANN201 (a transformers model)
+    """A tiny random decoder of one of the analysed architectures (2 layers, 4 heads, GQA)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+    )
+    return AutoModelForCausalLM.from_config(config).eval()

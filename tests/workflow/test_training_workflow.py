@@ -28,6 +28,7 @@ def tiny_config() -> dict:
         "klar": {"dir": str(REPO / "tests/fixtures/klar"), "languages": ["en", "de", "bn", "ko"], "shots": 2},
         "released": {"path": str(REPO / "tests/fixtures/released_polyfact")},
     }
+    config["interpret"] = {"max_sentences": 40, "max_length": 48}
     return config
 
 
@@ -83,6 +84,23 @@ def test_evaluation_outputs(tiny: Path) -> None:
     for name in ("accuracy_by_language", "totcons_histogram"):
         assert (tiny / f"results/figures/toy/{name}.png").stat().st_size > 0
         assert (tiny / f"results/figures/toy/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_interpretability_outputs(tiny: Path) -> None:
+    """LAPE, LAHIS and MEXA per model × method on the held-out parallel questions; table, figures."""
+    for method in METHODS:
+        root = tiny / "results/interp/toy" / method
+        lape = json.loads((root / "lape.json").read_text())
+        assert lape["languages"] == ["en", "de", "bn"] and len(lape["counts"]["bn"]) == 2
+        lahis = json.loads((root / "lahis.json").read_text())
+        assert len(lahis["overlap"]) == 3 and 0 <= lahis["mean_overlap_off_diagonal"] <= 1
+        mexa = json.loads((root / "mexa.json").read_text())
+        assert len(mexa["en_x_mean"]) == 2 and set(mexa["en_x"]) == {"de", "bn"}
+    table = (tiny / "results/tables/interpretability.md").read_text()
+    assert all(f"| toy | {m} |" in table for m in METHODS)
+    for name in ("lape_by_language", "lape_by_layer", "lahis_by_layer", "lahis_overlap", "mexa_by_layer", "mexa_delta"):
+        assert (tiny / f"results/figures/toy/{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert (tiny / f"results/figures/toy/{name}.png").stat().st_size > 0
     assert not list((tiny / "results").glob("checkpoints/toy/*/checkpoint-*"))  # cleaned after success
 
 
@@ -95,7 +113,8 @@ def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) ->
     jobs = planned_jobs(tiny, "--configfile", str(changed))
     evaluations = {"evaluate_polyfact": 2, "evaluate_klar": 2, "evaluate_released": 2}
     reports = {"models_report": 1, "results_table": 1, "significance": 1, "evaluation_figures": 1, "all": 1}
-    assert jobs == {"train_grpo": 2, **evaluations, **reports}
+    analyses = {"interpret": 6, "interpretability_table": 1, "interpretability_figures": 1}
+    assert jobs == {"train_grpo": 2, **evaluations, **reports, **analyses}
 
 
 def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path) -> None:

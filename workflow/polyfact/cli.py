@@ -14,6 +14,7 @@ from polyfact.languages import LANGUAGES
 from polyfact.relations import relation_name
 
 log = logging.getLogger("polyfact")
+INTERP_FIGURES = ("lape_by_language", "lape_by_layer", "lahis_by_layer", "lahis_overlap", "mexa_by_layer", "mexa_delta")
 
 
 def _csv(value: str) -> list[str]:
@@ -173,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluation_arguments(kl, batch_size=32)
     kl.set_defaults(command="evaluate:evaluate_klar")
 
+    ip = sub.add_parser("interpret", help="mechanistic analyses of one model on parallel text (§9)")
+    ip.add_argument("analysis", choices=["lape", "lahis", "mexa"])
+    ip.add_argument("--model", required=True)
+    ip.add_argument(
+        "--corpus", required=True, type=_json_arg, help="the config's `interpret.corpus` section with its path"
+    )
+    ip.add_argument("--languages", required=True, type=_languages)
+    ip.add_argument("--max-sentences", type=int, default=None, help="parallel sentences per language")
+    ip.add_argument("--batch-size", type=int, default=16)
+    ip.add_argument("--max-length", type=int, default=128, help="tokens per sentence")
+    ip.add_argument("--top-fraction", type=float, default=None, help="lape: 0.01 of neurons; lahis: 0.02 of heads")
+    ip.add_argument("--filter-quantile", type=float, default=0.95, help="lape: candidates must fire this often")
+    ip.add_argument("--threads", type=int, default=None)
+    ip.add_argument("--out", required=True)
+    ip.set_defaults(command="interpret:interpret")
+
     rep = sub.add_parser("report", help="reports across jobs")
     rsub = rep.add_subparsers(dest="report_command", required=True)
     rm = rsub.add_parser("models", help="training statistics and base/method accuracy per model")
@@ -201,6 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--accuracy", nargs="+", required=True, help="output files (.png, .pdf)")
     rf.add_argument("--totcons", nargs="+", required=True, help="output files (.png, .pdf)")
     rf.set_defaults(command="tables:report_figures")
+
+    ri = rsub.add_parser("interpretability", help="LAPE/LAHIS/MEXA summary table across models and methods")
+    for name in ("lape", "lahis", "mexa"):
+        ri.add_argument(f"--{name}", nargs="+", required=True, help=f"results/interp/{{model}}/{{method}}/{name}.json")
+    ri.add_argument("--low-resource", type=_csv, default=[], help="languages counted as low-resource")
+    ri.add_argument("--md", required=True)
+    ri.add_argument("--csv", required=True)
+    ri.set_defaults(command="interpret:report_interpretability")
+
+    rif = rsub.add_parser("interp-figures", help="one model's analysis figures comparing methods")
+    for name in ("lape", "lahis", "mexa"):
+        rif.add_argument(f"--{name}", nargs="+", required=True, help=f"one model's {name}.json per method")
+    for figure in INTERP_FIGURES:
+        rif.add_argument(f"--{figure.replace('_', '-')}", nargs="+", required=True, help="output files (.png, .pdf)")
+    rif.set_defaults(command="interpret:interpretability_figures")
     return parser
 
 

@@ -50,6 +50,16 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"facts.min_label_langs: {facts['min_label_langs']} exceeds the {len(langs['eval'])} eval languages"
         )
 
+    interpret = config["interpret"]
+    if interpret["corpus"]["source"] != "dataset" and not interpret["corpus"]["path"]:
+        raise ConfigError(
+            f"interpret.corpus.path: required when interpret.corpus.source is {interpret['corpus']['source']!r}"
+        )
+    if interpret["corpus"]["source"] == "dataset" and interpret["languages"]:
+        outside = [lang for lang in interpret["languages"] if lang not in langs["eval"]]
+        if outside:
+            raise ConfigError(f"interpret.languages: {outside} are not in the dataset (languages.eval {langs['eval']})")
+
     splits = config["dataset"]["splits"]
     if abs(sum(splits.values()) - 1.0) > 1e-6:
         raise ConfigError(f"dataset.splits: fractions must sum to 1, got {splits}")

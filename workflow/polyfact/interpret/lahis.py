@@ -1,0 +1,275 @@
+"""LAHIS, language-specific attention heads (§9).
+
+A mask m (layers × heads, all ones) scales each head's output just before `o_proj`. At m = 1
+the model is unchanged, but ∂loss/∂m[l, h] · m[l, h] is the first-order change in a language's
+LM loss if head (l, h) were removed: large |g·m| means the head matters for that language, and
+g·m < 0 means removing it would *raise* the loss, i.e. the head helps. A head scores high for a
+language when it is both important and consistently helpful there (DESIGN §9):
+
+    score = mean_batches |g·m|  ×  fraction of batches with g·m < 0
+
+The mask is never updated; only the gradient at m = 1 is read. The science (scores, top-k,
+overlap, distribution by layer) lives in small pure functions on arrays, separate from the code
+that runs the model, so it can be checked on hand-worked inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from polyfact.errors import PolyfactError
+from polyfact.interpret.arch import decoder_layout
+from polyfact.interpret.text import ParallelText, batches
+
+Head = tuple[int, int]  # (layer, head)
+
+
+# --------------------------------------------------------------------------- pure science
+
+
+def head_scores(importance: np.ndarray, negative_frequency: np.ndarray) -> np.ndarray:
+    """LAHIS score per head: mean importance × negative-gradient frequency (both layers × heads)."""
+    importance = np.asarray(importance, dtype=np.float64)
+    negative_frequency = np.asarray(negative_frequency, dtype=np.float64)
+    if importance.shape != negative_frequency.shape:
+        raise ValueError(f"importance {importance.shape} and negative frequency {negative_frequency.shape} differ")
+    return importance * negative_frequency
+
+
+def top_k_count(total_heads: int, top_fraction: float) -> int:
+    """How many heads make up the top `top_fraction` of `total_heads`: rounded half up, at least 1
+    (so a tiny model still selects a head) and at most all of them."""
+    if not 0 < top_fraction <= 1:
+        raise PolyfactError(f"LAHIS top_fraction must be in (0, 1], got {top_fraction}")
+    return min(total_heads, max(1, math.floor(top_fraction * total_heads + 0.5)))
+
+
+def top_heads(scores: np.ndarray, k: int) -> list[Head]:
+    """The k highest-scoring heads of a layers × heads array, as (layer, head), best first.
+
+    Ties are broken by layer, then head (a stable sort of the row-major flattening), so the
+    selection does not depend on floating-point accident or the sort algorithm."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be layers × heads, got shape {scores.shape}")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    num_heads = scores.shape[1]
+    order = np.argsort(-scores.reshape(-1), kind="stable")[:k]
+    return [(int(i) // num_heads, int(i) % num_heads) for i in order]
+
+
+def overlap_matrix(tops: Mapping[str, Sequence[Head]], languages: Sequence[str], k: int) -> np.ndarray:
+    """|top(a) ∩ top(b)| / k for every pair of languages, in `languages` order (diagonal 1)."""
+    sets = {lang: {tuple(h) for h in tops[lang]} for lang in languages}
+    n = len(languages)
+    matrix = np.zeros((n, n), dtype=np.float64)
+    for i, a in enumerate(languages):
+        for j, b in enumerate(languages):
+            matrix[i, j] = len(sets[a] & sets[b]) / k
+    return matrix
+
+
+def mean_off_diagonal(matrix: np.ndarray) -> float | None:
+    """Mean of the off-diagonal entries (how much languages share top heads); None with fewer
+    than two languages, where there is no pair (None rather than NaN keeps the result valid JSON)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    n = matrix.shape[0]
+    if n < 2:
+        return None
+    off = ~np.eye(n, dtype=bool)
+    return float(matrix[off].mean())
+
+
+def heads_by_layer(heads: Sequence[Head], num_layers: int) -> list[int]:
+    """How many of `heads` lie in each layer."""
+    counts = [0] * num_layers
+    for layer, _ in heads:
+        counts[layer] += 1
+    return counts
+
+
+# --------------------------------------------------------------------------- model side
+
+
+@contextmanager
+def head_mask(model: PreTrainedModel, mask: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """Scale each attention head's output by `mask[layer, head]` before `o_proj`, for the block.
+
+    The mask defaults to ones (float32, `requires_grad=True`, on the model's device); pass one to
+    choose dtype or values. Hooks read the tensor by reference, so in-place edits under
+    `torch.no_grad()` take effect on the next forward. The hooks are removed on exit, also on error.
+    """
+    layout = decoder_layout(model)
+    shape = (layout.num_layers, layout.num_heads)
+    if mask is None:
+        device = next(model.parameters()).device
+        mask = torch.ones(shape, dtype=torch.float32, device=device, requires_grad=True)
+    elif tuple(mask.shape) != shape:
+        raise PolyfactError(f"head mask has shape {tuple(mask.shape)}, the model has layers × heads {shape}")
+
+    def make_hook(layer: int):  # noqa: ANN202 (a hook closure)
+        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+            if args:
+                x, rest = args[0], args[1:]
+            else:
+                x, rest = kwargs.pop("input"), ()
+            heads = x.unflatten(-1, (layout.num_heads, layout.head_dim))
+            scale = mask[layer].to(dtype=x.dtype, device=x.device)[:, None]
+            return ((heads * scale).flatten(-2), *rest), kwargs
+
+        return hook
+
+    handles = [
+        layout.o_proj(layer).register_forward_pre_hook(make_hook(layer), with_kwargs=True)
+        for layer in range(layout.num_layers)
+    ]
+    try:
+        yield mask
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode with no parameter requiring grad, so backward reaches only the mask
+    (no parameter gradients are stored); the previous flags are restored afterwards."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def lm_loss(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Causal-LM loss: next-token cross-entropy, mean over the batch's real (non-padding) targets.
+
+    Computed here rather than by the model so the reduction is explicit and the logits are
+    upcast to float32 at least (a bf16 loss would make the small gradients noisy)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    logits = logits[:, :-1]
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def accumulate_language(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    mask: torch.Tensor,
+    *,
+    batch_size: int,
+    max_length: int,
+    desc: str = "LAHIS",
+) -> dict[str, Any]:
+    """Per-head sums of |g·m| and counts of g·m < 0 over the batches of one language's text.
+
+    Expects the hooks of `head_mask` installed with `mask` and the model frozen. Only these
+    per-head accumulators are kept, so memory does not grow with the corpus. A batch with no
+    target token (every text a single token) gives no loss and is skipped.
+    """
+    device = mask.device
+    abs_sum = torch.zeros(mask.shape, dtype=torch.float64)
+    negative = torch.zeros(mask.shape, dtype=torch.int64)
+    n_batches = n_tokens = 0
+    total = math.ceil(len(texts) / batch_size)
+    for input_ids, attention_mask in tqdm(
+        batches(tokenizer, texts, batch_size, max_length), total=total, desc=desc, unit="batch", disable=None
+    ):
+        if int(attention_mask[:, 1:].sum()) == 0:
+            continue
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        with torch.enable_grad():  # also when the caller runs under no_grad
+            loss = lm_loss(model, input_ids, attention_mask)
+            (grad,) = torch.autograd.grad(loss, mask)
+        gm = (grad * mask).detach().to("cpu", torch.float64)
+        abs_sum += gm.abs()
+        negative += gm < 0
+        n_batches += 1
+        n_tokens += int(attention_mask.sum())
+    return {"abs_sum": abs_sum.numpy(), "negative_count": negative.numpy(), "batches": n_batches, "tokens": n_tokens}
+
+
+def lahis(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: ParallelText,
+    *,
+    top_fraction: float = 0.02,
+    batch_size: int = 8,
+    max_length: int = 128,
+) -> dict[str, Any]:
+    """Language-specific attention heads of `model` on each language's text, as a JSON-ready dict.
+
+    Keys: languages, num_layers, num_heads, top_fraction, top_k, scores / importance /
+    negative_frequency (lang -> layers × heads lists), top_heads (lang -> [[layer, head], ...],
+    best first), overlap (languages × languages, `languages` order), mean_overlap_off_diagonal
+    (None with one language), heads_by_layer (counts over all languages), heads_by_layer_per_language,
+    batches and tokens (lang -> count of batches used and of non-padding input tokens).
+    """
+    layout = decoder_layout(model)  # fails on an unsupported architecture before any text is read
+    languages = list(texts)
+    if not languages:
+        raise PolyfactError("LAHIS needs text in at least one language")
+    for lang in languages:
+        if not texts[lang]:
+            raise PolyfactError(f"LAHIS: no text for language {lang!r}")
+    k = top_k_count(layout.num_layers * layout.num_heads, top_fraction)
+
+    importance: dict[str, np.ndarray] = {}
+    negative_frequency: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
+    tops: dict[str, list[Head]] = {}
+    n_batches: dict[str, int] = {}
+    n_tokens: dict[str, int] = {}
+    with frozen_eval(model), head_mask(model) as mask:
+        for lang in languages:
+            acc = accumulate_language(
+                model, tokenizer, texts[lang], mask, batch_size=batch_size, max_length=max_length, desc=f"LAHIS {lang}"
+            )
+            if acc["batches"] == 0:
+                raise PolyfactError(f"LAHIS: the text for {lang!r} has no sentence of two or more tokens")
+            importance[lang] = acc["abs_sum"] / acc["batches"]
+            negative_frequency[lang] = acc["negative_count"] / acc["batches"]
+            scores[lang] = head_scores(importance[lang], negative_frequency[lang])
+            tops[lang] = top_heads(scores[lang], k)
+            n_batches[lang], n_tokens[lang] = acc["batches"], acc["tokens"]
+
+    overlap = overlap_matrix(tops, languages, k)
+    per_language = {lang: heads_by_layer(tops[lang], layout.num_layers) for lang in languages}
+    return {
+        "languages": languages,
+        "num_layers": layout.num_layers,
+        "num_heads": layout.num_heads,
+        "top_fraction": top_fraction,
+        "top_k": k,
+        "scores": {lang: scores[lang].tolist() for lang in languages},
+        "importance": {lang: importance[lang].tolist() for lang in languages},
+        "negative_frequency": {lang: negative_frequency[lang].tolist() for lang in languages},
+        "top_heads": {lang: [list(h) for h in tops[lang]] for lang in languages},
+        "overlap": overlap.tolist(),
+        "mean_overlap_off_diagonal": mean_off_diagonal(overlap),
+        "heads_by_layer": [sum(col) for col in zip(*per_language.values(), strict=True)],
+        "heads_by_layer_per_language": per_language,
+        "batches": n_batches,
+        "tokens": n_tokens,
+    }

@@ -1,0 +1,76 @@
+"""The parallel text the analyses read (§9): the same sentences in every analysed language.
+
+Toy world: the held-out PolyFact questions (the dataset's parallel view of the test split).
+Paper scale: a local parallel corpus (FLORES+, TED2025) read like the CPT corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from polyfact.errors import PolyfactError
+from polyfact.io import read_jsonl
+
+ParallelText = dict[str, list[str]]  # language -> sentences; index k is the same sentence
+
+
+def dataset_texts(parallel_jsonl: str | Path, languages: Sequence[str]) -> list[dict[str, str]]:
+    """Parallel rows of the dataset's questions, one per fact, in file order."""
+    return [
+        {lang: row[f"question_{lang}"] for lang in languages if row.get(f"question_{lang}")}
+        for row in read_jsonl(parallel_jsonl)
+    ]
+
+
+def parallel_text(
+    rows: Sequence[Mapping[str, str]], languages: Sequence[str], max_sentences: int | None
+) -> ParallelText:
+    """Rows present in every language (in order), capped; an error if none is left."""
+    complete = [row for row in rows if all(row.get(lang) for lang in languages)]
+    if max_sentences:
+        complete = complete[:max_sentences]
+    if not complete:
+        raise PolyfactError(f"no parallel sentence has text in every analysed language {list(languages)}")
+    return {lang: [row[lang] for row in complete] for lang in languages}
+
+
+def load_texts(corpus: Mapping[str, Any], languages: Sequence[str], max_sentences: int | None) -> ParallelText:
+    """The analyses' text from the config's `interpret.corpus` section."""
+    if corpus["source"] == "dataset":
+        rows = dataset_texts(corpus["path"], languages)
+    else:
+        from polyfact.train.parallel import load_parallel_corpus
+
+        rows = load_parallel_corpus(
+            corpus["path"],
+            languages,
+            fmt=corpus["source"],
+            split=corpus["split"],
+            text_field=corpus["text_field"],
+            lang_codes=corpus["lang_codes"],
+        )
+    return parallel_text(rows, languages, max_sentences)
+
+
+def batches(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batch_size: int, max_length: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(input_ids, attention_mask) right-padded batches, in order, with the tokenizer's own
+    special tokens (a BOS where the model has one) as in training."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(texts), batch_size):
+        encoded = [
+            tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts[start : start + batch_size]
+        ]
+        width = max(len(ids) for ids in encoded)
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, seq in enumerate(encoded):
+            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        yield ids, mask
