@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test test-fast lint dry-run clean
+.PHONY: run test test-fast lint dry-run clean slurm-profile
 
 # torch first, pinned: the local CPU wheel; anything resolving torch by itself pulls a CUDA build.
 $(STAMP): pyproject.toml
@@ -31,3 +31,15 @@ lint: $(STAMP)
 
 clean:
 	rm -rf results .snakemake
+
+# Install profiles/slurm as the user's `slurm` profile, so `snakemake --profile slurm` works
+# from the workflow directory: make slurm-profile PARTITION=cpu GPU_PARTITION=gpu ACCOUNT=proj
+SLURM_PROFILE_DIR ?= $(HOME)/.config/snakemake/slurm
+PARTITION ?= <cpu-partition>
+GPU_PARTITION ?= <gpu-partition>
+ACCOUNT ?= <account>
+slurm-profile:
+	mkdir -p $(SLURM_PROFILE_DIR)
+	sed -e 's|<cpu-partition>|$(PARTITION)|g' -e 's|<gpu-partition>|$(GPU_PARTITION)|g' \
+		-e 's|<account>|$(ACCOUNT)|g' profiles/slurm/config.yaml > $(SLURM_PROFILE_DIR)/config.yaml
+	@echo "installed $(SLURM_PROFILE_DIR)/config.yaml: snakemake --profile slurm --configfile config/paper.yaml"

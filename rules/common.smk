@@ -7,9 +7,15 @@ from snakemake.utils import validate
 from polyfact.config import check_config, dataset_languages
 from polyfact.dataset.splits import SPLITS
 from polyfact.digest import code_digest, config_digest
+from polyfact.tracking import prepare_store
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
+
+
+onstart:
+    prepare_store()
+
 
 LANGS = dataset_languages(config)
 TRAIN_LANGS = config["languages"]["train"]
@@ -17,6 +23,7 @@ RELATIONS = config["facts"]["relations"]
 MODELS = list(config["models"])
 METHODS = config["methods"]
 DATASET_STATS = "results/data/polyfact/stats.json"
+PROVENANCE_DIR = "results/provenance"
 EVALUATION = config["evaluation"]
 KLAR_LANGS = EVALUATION["klar"]["languages"] or LANGS
 RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
@@ -47,6 +54,48 @@ wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
     method="|".join(re.escape(m) for m in METHODS),
     analysis="|".join(ANALYSES),
+
+
+def scaled(amount):
+    """A resource that grows with the attempt: a job retried after running out of memory or
+    time (profiles/slurm sets `retries`) asks for twice, then three times as much."""
+    return lambda wildcards, attempt: amount * attempt
+
+
+def section(*keys):
+    """The config sections a rule reads (its slice of the config)."""
+    return {key: config.get(key) for key in keys}
+
+
+def job_params(rule, config_slice, code):
+    """The `job` param: what `polyfact --job` records in the job's provenance and MLflow run
+    (rule, wildcards, config slice, code digest). It is also the rule's rerun trigger: a
+    changed config slice or package module changes it (Snakemake does not track imported
+    code). It depends on the wildcards only: Snakemake ignores params derived from files.
+    `config_slice` and `code` may be functions of the wildcards."""
+
+    def job(wildcards):
+        slice_ = config_slice(wildcards) if callable(config_slice) else config_slice
+        return json.dumps(
+            {
+                "rule": rule,
+                "wildcards": list(wildcards.items()),  # pairs: the pattern's order
+                "config": slice_,
+                "config_digest": config_digest(slice_, *slice_) if slice_ else "",
+                "code_digest": code(wildcards) if callable(code) else code,
+                "provenance_dir": PROVENANCE_DIR,
+            },
+            sort_keys=True,
+        )
+
+    return job
+
+
+def job_io(wildcards, input, output):
+    """The `io` param: the job's input and output paths for its provenance record."""
+    return json.dumps(
+        {"inputs": [str(p) for p in input], "outputs": [str(p) for p in output]}
+    )
 
 
 def section_json(name):
@@ -89,6 +138,13 @@ def base_model_inputs(wildcards):
     return {}
 
 
+def base_model_gpus(wildcards):
+    """Pretraining the toy world trains (training.gpus); other sources only convert weights."""
+    if config["models"][wildcards.model]["source"] == "scratch":
+        return config["training"]["gpus"]
+    return 0
+
+
 def base_model_args(wildcards, input):
     """`polyfact model prepare` arguments for the model's source."""
     source = config["models"][wildcards.model]
@@ -109,12 +165,12 @@ def base_model_args(wildcards, input):
     return " ".join(args)
 
 
-def base_model_digest(model):
+def base_model_config(model):
     """The base model depends on its source entry, and for the toy world on `toy`."""
-    digest = {"model": config["models"][model], "seed": config["seed"]}
+    slice_ = {"model": config["models"][model], "seed": config["seed"]}
     if config["models"][model]["source"] == "scratch":
-        digest["toy"] = config["toy"]
-    return config_digest(digest, "model", "seed", "toy")
+        slice_["toy"] = config["toy"]
+    return slice_
 
 
 def csv(values):
@@ -205,16 +261,14 @@ def interpret_corpus_json(wildcards, input):
     return json.dumps({**INTERPRET["corpus"], "path": input.text}, sort_keys=True)
 
 
-def interpret_digest(wildcards):
+def interpret_config(wildcards):
     """Each analysis depends on the shared text settings and its own section only."""
     own = {
         key: INTERPRET[key]
         for key in ("corpus", "languages", "max_sentences", "max_length", "batch_size")
     }
     own[wildcards.analysis] = INTERPRET.get(wildcards.analysis)
-    return config_digest(
-        {"interpret": own, "languages": config["languages"]}, "interpret", "languages"
-    )
+    return {"interpret": own, "languages": config["languages"]}
 
 
 def interpret_options(wildcards):

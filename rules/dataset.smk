@@ -18,10 +18,14 @@ rule build_dataset:
     benchmark:
         "results/benchmarks/build_dataset.tsv"
     params:
-        config=config_digest(config, "dataset", "languages", "seed"),
-        code=code_digest(
-            "dataset", "languages", "relations", "facts", "io", "commands.dataset"
+        job=job_params(
+            "build_dataset",
+            section("dataset", "languages", "seed"),
+            code_digest(
+                "dataset", "languages", "relations", "facts", "io", "commands.dataset"
+            ),
         ),
+        io=job_io,
         templates=lambda wildcards, input: Path(input.templates[0]).parent,
         languages=csv(LANGS),
         relations=csv(RELATIONS),
@@ -30,13 +34,13 @@ rule build_dataset:
         seed=config["seed"],
         out_dir=subpath(output.stats, parent=True),
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact dataset build --facts {input.facts} --templates {params.templates}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} dataset build --facts {input.facts} --templates {params.templates}"
         " --languages {params.languages} --relations {params.relations}"
         " --splits {params.splits} --max-answer-share {params.max_answer_share}"
         " --seed {params.seed} --out-dir {params.out_dir} 2> {log}"
@@ -52,17 +56,20 @@ rule export_hf_dataset:
     log:
         "results/logs/export_hf_dataset.log",
     params:
-        code=code_digest("dataset", "io", "commands.dataset"),
+        job=job_params(
+            "export_hf_dataset", {}, code_digest("dataset", "io", "commands.dataset")
+        ),
+        io=job_io,
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact dataset export-hf --data-dir {params.data_dir}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} dataset export-hf --data-dir {params.data_dir}"
         " --languages {params.languages} --out {output} 2> {log}"
 
 
@@ -81,15 +88,18 @@ rule data_report:
     log:
         "results/logs/data_report.log",
     params:
-        code=code_digest("dataset", "io", "commands.dataset"),
+        job=job_params(
+            "data_report", {}, code_digest("dataset", "io", "commands.dataset")
+        ),
+        io=job_io,
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact dataset report --data-dir {params.data_dir} --languages {params.languages}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} dataset report --data-dir {params.data_dir} --languages {params.languages}"
         " --facts-stats {input.facts_stats} --md {output.md} --json {output.json} 2> {log}"

@@ -16,22 +16,35 @@ rule evaluate_polyfact:
     benchmark:
         "results/benchmarks/evaluate_polyfact/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "evaluation", "languages"),
-        code=code_digest("evaluate", "models.load", "commands.evaluate"),
+        job=job_params(
+            "evaluate_polyfact",
+            section("evaluation", "languages"),
+            code_digest(
+                "evaluate.scoring",
+                "evaluate.mcq",
+                "evaluate.metrics",
+                "evaluate.summary",
+                "evaluate.released",
+                "dataset.build",
+                "models.load",
+                "commands.evaluate",
+            ),
+        ),
+        io=job_io,
         data_dir=lambda wildcards, input: Path(input.data[0]).parent,
         languages=csv(LANGS),
         groups=language_group_args(LANGS),
         normalisation=EVALUATION["normalisation"],
         batch_size=EVALUATION["batch_size"],
-    threads: config["training"]["threads"]
+    threads: EVALUATION["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact evaluate mcq --model {input.model} --data {params.data_dir}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate mcq --model {input.model} --data {params.data_dir}"
         " --languages {params.languages} {params.groups}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
         " --threads {threads} --out {output} 2> {log}"
@@ -48,22 +61,35 @@ rule evaluate_released:
     benchmark:
         "results/benchmarks/evaluate_released/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "evaluation", "languages"),
-        code=code_digest("evaluate", "models.load", "commands.evaluate"),
+        job=job_params(
+            "evaluate_released",
+            section("evaluation", "languages"),
+            code_digest(
+                "evaluate.scoring",
+                "evaluate.mcq",
+                "evaluate.metrics",
+                "evaluate.summary",
+                "evaluate.released",
+                "dataset.build",
+                "models.load",
+                "commands.evaluate",
+            ),
+        ),
+        io=job_io,
         data=EVALUATION["released"]["path"],
         languages=csv(RELEASED_LANGS),
         groups=language_group_args(RELEASED_LANGS),
         normalisation=EVALUATION["normalisation"],
         batch_size=EVALUATION["batch_size"],
-    threads: config["training"]["threads"]
+    threads: EVALUATION["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact evaluate mcq --model {input.model} --data {params.data}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate mcq --model {input.model} --data {params.data}"
         " --languages {params.languages} {params.groups}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
         " --threads {threads} --out {output} 2> {log}"
@@ -80,8 +106,20 @@ rule evaluate_klar:
     benchmark:
         "results/benchmarks/evaluate_klar/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "evaluation", "languages", "seed"),
-        code=code_digest("evaluate", "models.load", "commands.evaluate"),
+        job=job_params(
+            "evaluate_klar",
+            section("evaluation", "languages", "seed"),
+            code_digest(
+                "evaluate.scoring",
+                "evaluate.klar",
+                "evaluate.mcq",
+                "evaluate.metrics",
+                "evaluate.summary",
+                "models.load",
+                "commands.evaluate",
+            ),
+        ),
+        io=job_io,
         klar_dir=EVALUATION["klar"]["dir"],
         languages=csv(KLAR_LANGS),
         groups=language_group_args(KLAR_LANGS),
@@ -91,15 +129,15 @@ rule evaluate_klar:
         normalisation=EVALUATION["normalisation"],
         batch_size=EVALUATION["klar"]["batch_size"],
         seed=config["seed"],
-    threads: config["training"]["threads"]
+    threads: EVALUATION["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
         " --languages {params.languages} {params.groups} {params.decontaminate}"
         " --shots {params.shots} --max-new-tokens {params.max_new_tokens} --seed {params.seed}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
@@ -124,15 +162,20 @@ rule results_table:
     log:
         "results/logs/results_table.log",
     params:
-        code=code_digest("evaluate.tables", "evaluate.summary", "commands.tables"),
+        job=job_params(
+            "results_table",
+            {},
+            code_digest("evaluate.tables", "evaluate.summary", "commands.tables"),
+        ),
+        io=job_io,
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
 
 
 rule significance:
@@ -153,23 +196,27 @@ rule significance:
     log:
         "results/logs/significance.log",
     params:
-        config=config_digest(config, "evaluation", "seed"),
-        code=code_digest(
-            "evaluate.tables",
-            "evaluate.metrics",
-            "evaluate.summary",
-            "commands.tables",
+        job=job_params(
+            "significance",
+            section("evaluation", "seed"),
+            code_digest(
+                "evaluate.tables",
+                "evaluate.metrics",
+                "evaluate.summary",
+                "commands.tables",
+            ),
         ),
+        io=job_io,
         resamples=EVALUATION["bootstrap_resamples"],
         seed=config["seed"],
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report significance --evals {input.evals:q} --resamples {params.resamples}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report significance --evals {input.evals:q} --resamples {params.resamples}"
         " --seed {params.seed} --md {output.md} --json {output.json} 2> {log}"
 
 
@@ -197,15 +244,20 @@ rule evaluation_figures:
     log:
         "results/logs/evaluation_figures/{model}.log",
     params:
-        code=code_digest("evaluate.figures", "commands.tables"),
+        job=job_params(
+            "evaluation_figures",
+            {},
+            code_digest("evaluate.figures", "commands.tables"),
+        ),
+        io=job_io,
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report figures --evals {input.evals:q}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report figures --evals {input.evals:q}"
         " --accuracy {output.accuracy_png} {output.accuracy_pdf}"
         " --totcons {output.totcons_png} {output.totcons_pdf} 2> {log}"
 
@@ -226,16 +278,19 @@ rule models_report:
     log:
         "results/logs/models_report.log",
     params:
-        code=code_digest("train.report", "commands.train"),
+        job=job_params(
+            "models_report", {}, code_digest("train.report", "commands.train")
+        ),
+        io=job_io,
         stats=lambda wildcards, input: [
             Path(d) / "train_stats.json" for d in input.models
         ],
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report models --stats {params.stats} --evals {input.evals}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report models --stats {params.stats} --evals {input.evals}"
         " --md {output.md} --json {output.json} 2> {log}"

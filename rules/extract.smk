@@ -9,10 +9,14 @@ rule extract_facts:
     benchmark:
         "results/benchmarks/extract_facts.tsv"
     params:
-        config=config_digest(config, "facts", "languages", "seed"),
-        code=code_digest(
-            "facts", "cldr", "wikidata", "languages", "io", "commands.extract"
+        job=job_params(
+            "extract_facts",
+            section("facts", "languages", "seed"),
+            code_digest(
+                "facts", "cldr", "wikidata", "languages", "io", "commands.extract"
+            ),
         ),
+        io=job_io,
         source=config["facts"]["source"],
         relations=csv(RELATIONS),
         languages=csv(LANGS),
@@ -25,13 +29,13 @@ rule extract_facts:
         seed=config["seed"],
     threads: config["facts"]["workers"] if config["facts"]["source"] == "wikidata-dump" else 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact extract --source {params.source} --relations {params.relations}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} extract --source {params.source} --relations {params.relations}"
         " --languages {params.languages} --min-label-langs {params.min_label_langs}"
         " {params.max_facts} {params.extra} {params.dump} --seed {params.seed} --no-progress"
         " --stats-out {output.stats} --out {output.facts} 2> {log}"
@@ -52,8 +56,8 @@ if config["facts"]["source"] == "wikidata-dump":
         params:
             url=config["facts"]["dump_url"],
         resources:
-            mem_mb=1000,
-            runtime=2880,
+            mem_mb=scaled(1000),
+            runtime=scaled(2880),
             gpu=0,
         conda:
             "../envs/cpu.yaml"

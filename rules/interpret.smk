@@ -14,22 +14,26 @@ rule interpret:
     benchmark:
         "results/benchmarks/interpret/{model}/{method}/{analysis}.tsv"
     params:
-        config=interpret_digest,
-        code=lambda wildcards: INTERPRET_CODE[wildcards.analysis],
+        job=job_params(
+            "interpret",
+            interpret_config,
+            lambda wildcards: INTERPRET_CODE[wildcards.analysis],
+        ),
+        io=job_io,
         corpus=interpret_corpus_json,
         languages=csv(INTERPRET_LANGS),
         max_sentences=config["interpret"]["max_sentences"],
         max_length=config["interpret"]["max_length"],
         options=interpret_options,
-    threads: config["training"]["threads"]
+    threads: INTERPRET["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact interpret {wildcards.analysis} --model {input.model} --corpus {params.corpus:q}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} interpret {wildcards.analysis} --model {input.model} --corpus {params.corpus:q}"
         " --languages {params.languages} --max-sentences {params.max_sentences}"
         " --max-length {params.max_length} {params.options}"
         " --threads {threads} --out {output} 2> {log}"
@@ -56,16 +60,21 @@ rule interpretability_table:
     log:
         "results/logs/interpretability_table.log",
     params:
-        code=code_digest("interpret.report", "evaluate.tables", "commands.interpret"),
+        job=job_params(
+            "interpretability_table",
+            {},
+            code_digest("interpret.report", "evaluate.tables", "commands.interpret"),
+        ),
+        io=job_io,
         low_resource=csv(config["languages"]["low_resource"]),
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report interpretability --lape {input.lape:q} --lahis {input.lahis:q}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report interpretability --lape {input.lape:q} --lahis {input.lahis:q}"
         " --mexa {input.mexa:q} --low-resource '{params.low_resource}'"
         " --md {output.md} --csv {output.csv} 2> {log}"
 
@@ -115,15 +124,20 @@ rule interpretability_figures:
     log:
         "results/logs/interpretability_figures/{model}.log",
     params:
-        code=code_digest("interpret.figures", "evaluate.figures", "commands.interpret"),
+        job=job_params(
+            "interpretability_figures",
+            {},
+            code_digest("interpret.figures", "evaluate.figures", "commands.interpret"),
+        ),
+        io=job_io,
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
         gpu=0,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact report interp-figures --lape {input.lape:q} --lahis {input.lahis:q} --mexa {input.mexa:q}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} report interp-figures --lape {input.lape:q} --lahis {input.lahis:q} --mexa {input.mexa:q}"
         " --lape-by-language {output.lape_by_language} --lape-by-layer {output.lape_by_layer}"
         " --lahis-by-layer {output.lahis_by_layer} --lahis-overlap {output.lahis_overlap}"
         " --mexa-by-layer {output.mexa_by_layer} --mexa-delta {output.mexa_delta} 2> {log}"

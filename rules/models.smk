@@ -8,27 +8,31 @@ rule prepare_base_model:
     benchmark:
         "results/benchmarks/prepare_base_model/{model}.tsv"
     params:
-        config=lambda wildcards: base_model_digest(wildcards.model),
-        code=code_digest(
-            "models",
-            "train.common",
-            "train.parallel",
-            "train.cpt",
-            "train.grpo",
-            "train.data",
-            "facts",
-            "dataset.templates",
-            "commands.models",
+        job=job_params(
+            "prepare_base_model",
+            lambda wildcards: base_model_config(wildcards.model),
+            code_digest(
+                "models",
+                "train.common",
+                "train.parallel",
+                "train.cpt",
+                "train.grpo",
+                "train.data",
+                "facts",
+                "dataset.templates",
+                "commands.models",
+            ),
         ),
+        io=job_io,
         args=base_model_args,
         checkpoints="results/checkpoints/{model}/base",
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=0,
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
+        gpu=base_model_gpus,
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact model prepare --name {wildcards.model} {params.args} --threads {threads}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} model prepare --name {wildcards.model} {params.args} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"

@@ -8,14 +8,18 @@ rule train_cpt:
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "cpt", "training", "seed"),
-        code=code_digest(
-            "train.cpt",
-            "train.parallel",
-            "train.common",
-            "train.settings",
-            "commands.train",
+        job=job_params(
+            "train_cpt",
+            section("cpt", "training", "seed"),
+            code_digest(
+                "train.cpt",
+                "train.parallel",
+                "train.common",
+                "train.settings",
+                "commands.train",
+            ),
         ),
+        io=job_io,
         settings=section_json("cpt"),
         training=section_json("training"),
         languages=csv(TRAIN_LANGS),
@@ -24,15 +28,15 @@ rule train_cpt:
         checkpoints="results/checkpoints/{model}/{method}",
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     wildcard_constraints:
         method="cpt",
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact train cpt --base {input.base} --data-dir {params.data_dir} --facts {input.facts}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} train cpt --base {input.base} --data-dir {params.data_dir} --facts {input.facts}"
         " --languages {params.languages} --settings {params.settings:q} --training {params.training:q}"
         " --seed {params.seed} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"
@@ -48,14 +52,18 @@ rule train_sft:
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "sft", "training", "seed"),
-        code=code_digest(
-            "train.sft",
-            "train.common",
-            "train.settings",
-            "train.data",
-            "commands.train",
+        job=job_params(
+            "train_sft",
+            section("sft", "training", "seed"),
+            code_digest(
+                "train.sft",
+                "train.common",
+                "train.settings",
+                "train.data",
+                "commands.train",
+            ),
         ),
+        io=job_io,
         settings=section_json("sft"),
         training=section_json("training"),
         languages=csv(TRAIN_LANGS),
@@ -64,15 +72,15 @@ rule train_sft:
         checkpoints="results/checkpoints/{model}/{method}",
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     wildcard_constraints:
         method=r"(cpt\+)?sft",
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact train sft --base {input.base} --data-dir {params.data_dir}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} train sft --base {input.base} --data-dir {params.data_dir}"
         " --languages {params.languages} --settings {params.settings:q} --training {params.training:q}"
         " --seed {params.seed} --threads {threads}"
         " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"
@@ -88,15 +96,19 @@ rule train_grpo:
     benchmark:
         "results/benchmarks/train/{model}/{method}.tsv"
     params:
-        config=config_digest(config, "grpo", "training", "seed"),
-        code=code_digest(
-            "train.grpo",
-            "train.rewards",
-            "train.common",
-            "train.settings",
-            "train.data",
-            "commands.train",
+        job=job_params(
+            "train_grpo",
+            section("grpo", "training", "seed"),
+            code_digest(
+                "train.grpo",
+                "train.rewards",
+                "train.common",
+                "train.settings",
+                "train.data",
+                "commands.train",
+            ),
         ),
+        io=job_io,
         settings=section_json("grpo"),
         training=section_json("training"),
         languages=csv(TRAIN_LANGS),
@@ -106,15 +118,15 @@ rule train_grpo:
         checkpoints="results/checkpoints/{model}/{method}",
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     wildcard_constraints:
         method=r"(cpt\+)?grpo",
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact train grpo --base {input.base} --data-dir {params.data_dir}"
+        "polyfact --job {params.job:q} --job-io {params.io:q} train grpo --base {input.base} --data-dir {params.data_dir}"
         " --templates {params.templates} --languages {params.languages}"
         " --settings {params.settings:q} --training {params.training:q}"
         " --seed {params.seed} --threads {threads}"

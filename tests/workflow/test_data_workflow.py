@@ -35,18 +35,20 @@ def snakemake_command(workdir: Path, *args: str, cores: int = 2) -> list[str]:
     ]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        snakemake_command(workdir, *args), cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600
+        snakemake_command(workdir, *args), cwd=REPO, env=env or ENV, capture_output=True, text=True, timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+def planned_jobs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, int]:
     """Rule -> count from a dry run's job table (targets first: some options take many values)."""
-    out = snakemake(workdir, *args, "-n", "--quiet", "rules").stdout
+    out = snakemake(workdir, *args, "-n", "--quiet", "rules", env=env).stdout
     jobs: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()

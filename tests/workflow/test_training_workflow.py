@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +117,64 @@ def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) ->
     reports = {"models_report": 1, "results_table": 1, "significance": 1, "evaluation_figures": 1, "all": 1}
     analyses = {"interpret": 6, "interpretability_table": 1, "interpretability_figures": 1}
     assert jobs == {"train_grpo": 2, **evaluations, **reports, **analyses}
+
+
+def test_every_job_has_provenance_and_one_mlflow_run(tiny: Path) -> None:
+    import mlflow
+
+    records = [json.loads(p.read_text()) for p in (tiny / "results/provenance").rglob("*.json")]
+    jobs = {(r["rule"], json.dumps(r["wildcards"], sort_keys=True)) for r in records}
+    assert len(jobs) == len(records) > 40
+    mlflow.set_tracking_uri(f"sqlite:///{tiny / 'results/mlflow/mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["polyfact"], output_format="list")
+    assert {r.info.run_id for r in runs} == {r["mlflow_run_id"] for r in records}  # one run per job
+    for run in runs:
+        assert {"rule", "wildcards", "git_commit", "config_digest", "code_digest", "inputs"} <= set(run.data.tags)
+    by_name = {r.info.run_name: r for r in runs}
+    client = mlflow.MlflowClient()
+    assert len(client.get_metric_history(by_name["train_sft/toy/sft"].info.run_id, "loss")) == 3  # curve
+    assert "accuracy.en" in by_name["evaluate_polyfact/toy/grpo"].data.metrics
+    assert by_name["train_grpo/toy/grpo"].data.tags["wildcards"] == '{"method": "grpo", "model": "toy"}'
+
+
+def test_lineage_from_the_main_table_reaches_the_facts_and_their_source(tiny: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "polyfact.cli", "lineage", "results/tables/main.md"],
+        cwd=tiny,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = proc.stdout
+    assert text.startswith("results/tables/main.md  sha256:") and "unchanged since the job" in text
+    for step in ("<- results_table", "<- evaluate_polyfact", "<- train_grpo", "<- prepare_base_model"):
+        assert step in text, step
+    assert "results/data/facts.parquet" in text and "<- extract_facts" in text
+    assert '[source: no input files; config {"facts": "cldr"' in text
+
+
+def test_report_html_has_the_tables_and_figures(tiny: Path) -> None:
+    snakemake(tiny, "--configfile", str(tiny / "tiny.yaml"), "--report", "results/report.html")
+    html = (tiny / "results/report.html").read_text(errors="replace")
+    for item in ("main.md", "significance.md", "interpretability.md", "accuracy_by_language.png", "lahis_overlap"):
+        assert item in html, item
+
+
+def test_editing_an_evaluation_module_reruns_evaluation_only(tiny: Path, tmp_path: Path) -> None:
+    """The package copied, one evaluation module edited: only evaluations and what reads them
+    are planned; touching an unrelated file plans nothing."""
+    code = tmp_path / "workflow"
+    shutil.copytree(REPO / "workflow", code, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**ENV, "PYTHONPATH": str(code)}
+    (REPO / "README.md").touch()
+    assert planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), env=env) == {}
+    metrics = code / "polyfact/evaluate/metrics.py"
+    metrics.write_text(metrics.read_text() + "\n# edited\n")
+    jobs = planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), env=env)
+    evaluations = {"evaluate_polyfact": 6, "evaluate_klar": 6, "evaluate_released": 6}
+    downstream = {"results_table": 1, "significance": 1, "evaluation_figures": 1, "models_report": 1, "all": 1}
+    assert jobs == {**evaluations, **downstream}
 
 
 def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ def _evaluation_arguments(parser: argparse.ArgumentParser, batch_size: int) -> N
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyfact", description=__doc__)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--job", help="set by the workflow: the job (JSON) for provenance and MLflow tracking")
+    parser.add_argument("--job-io", help="set by the workflow: the job's input and output paths (JSON)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("extract", help="extract facts (subject, relation, object) with labels")
@@ -190,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--out", required=True)
     ip.set_defaults(command="interpret:interpret")
 
+    lin = sub.add_parser("lineage", help="where an artifact came from: the chain of jobs back to the source data")
+    lin.add_argument(
+        "path", help="any workflow output: a table, a figure, an evaluation, a checkpoint (or a file in it)"
+    )
+    lin.add_argument("--provenance-dir", default="results/provenance")
+    lin.add_argument("--json", action="store_true", help="print the lineage tree as JSON")
+    lin.set_defaults(command="lineage:lineage")
+
     rep = sub.add_parser("report", help="reports across jobs")
     rsub = rep.add_subparsers(dest="report_command", required=True)
     rm = rsub.add_parser("models", help="training statistics and base/method accuracy per model")
@@ -243,7 +253,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     module, name = args.command.split(":")
     try:
-        getattr(importlib.import_module(f"polyfact.commands.{module}"), name)(args)
+        command = getattr(importlib.import_module(f"polyfact.commands.{module}"), name)
+        if args.job:
+            from polyfact.jobs import run_job
+            from polyfact.provenance import Job
+
+            run_job(Job.from_json(args.job, args.job_io), lambda: command(args))
+        else:
+            command(args)
     except PolyfactError as err:
         log.error("%s", err)
         raise SystemExit(1) from None

@@ -18,10 +18,12 @@ from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers.integrations import MLflowCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from polyfact.io import atomic_dir, write_json
+from polyfact.tracking import active as tracking_active
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,34 @@ def resume_point(checkpoint_dir: Path) -> str | None:
     return None
 
 
+class SafeMLflowCallback(MLflowCallback):
+    """transformers' MLflow callback, logging into the job's active run, except that a
+    tracking error mid-training is a warning, not a failed training job."""
+
+    def _safely(self, name: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(super(), name)(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            log.warning("MLflow callback %s failed (%s); training goes on", name, err)
+
+    def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+        self._safely("on_train_begin", *args, **kwargs)
+
+    def on_log(self, *args: Any, **kwargs: Any) -> None:
+        self._safely("on_log", *args, **kwargs)
+
+    def on_train_end(self, *args: Any, **kwargs: Any) -> None:
+        self._safely("on_train_end", *args, **kwargs)
+
+    def on_save(self, *args: Any, **kwargs: Any) -> None:
+        self._safely("on_save", *args, **kwargs)
+
+
 def train_with_resume(trainer: Trainer, spec: RunSpec) -> dict[str, Any]:
-    """Train, resuming from the last checkpoint when a previous attempt was killed."""
+    """Train, resuming from the last checkpoint when a previous attempt was killed; the
+    training curves go to the job's MLflow run when it has one."""
+    if tracking_active():
+        trainer.add_callback(SafeMLflowCallback())
     resume = resume_point(spec.checkpoint_dir)
     if resume:
         log.info("resuming from %s", resume)

@@ -1,0 +1,74 @@
+"""The cluster profile resolves every paper-scale job's resources as intended (a dry run:
+no SLURM needed); the user-supplied corpora are stand-in files here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.test_data_workflow import REPO, snakemake
+
+GPU_RULES = {"train_cpt", "train_sft", "train_grpo", "evaluate_polyfact", "interpret"}
+LOCAL_RULES = {
+    "all",
+    "download_wikidata_dump",
+    "export_hf_dataset",
+    "data_report",
+    "models_report",
+    "results_table",
+    "significance",
+    "evaluation_figures",
+    "interpretability_table",
+    "interpretability_figures",
+}
+
+
+def planned_resources(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job in a dry run's job listing."""
+    out = snakemake(workdir, "-n", *args).stdout
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        if rule:
+            pairs = (item.split("=", 1) for item in resources.group(1).split(", ")) if resources else []
+            jobs.append((rule.group(1), dict(pairs)))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def paper_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict[str, str]]]:
+    workdir = tmp_path_factory.mktemp("paper")
+    (workdir / "data/parallel").mkdir(parents=True)
+    for corpus in ("ted2025-multiway.jsonl", "flores-plus-devtest.jsonl"):
+        (workdir / "data/parallel" / corpus).touch()
+    return planned_resources(workdir, "--profile", str(REPO / "profiles/slurm"), "--configfile", "config/paper.yaml")
+
+
+def test_paper_dry_run_plans_both_models_only(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
+    rules = [rule for rule, _ in paper_jobs]
+    assert rules.count("prepare_base_model") == 2  # no toy model merged in from config.yaml
+    assert rules.count("train_grpo") == 4 and rules.count("interpret") == 2 * 6 * 3
+
+
+def test_gpu_rules_get_one_gpu_and_the_gpu_partition(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
+    for rule, res in paper_jobs:
+        if rule in GPU_RULES:
+            assert res["gpu"] == "1" and res["slurm_partition"] == "<gpu-partition>", rule
+            assert res["mem_mb"] == "64000" and res["runtime"] == "1440", rule
+        elif rule not in LOCAL_RULES:
+            assert res["gpu"] == "0" and res["slurm_partition"] == "<cpu-partition>", rule
+            assert res["slurm_account"] == "<account>", rule
+    base = next(res for rule, res in paper_jobs if rule == "prepare_base_model")
+    assert base["mem_mb"] == "64000"  # loading a 7B checkpoint in bf16 on the CPU partition
+
+
+def test_the_profile_has_retries_and_no_hardware_flags_in_slurm_extra() -> None:
+    import yaml
+
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["retries"] >= 1 and profile["latency-wait"] >= 30
+    assert "slurm_extra" not in profile["default-resources"]
+    assert "default-resources" not in yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
