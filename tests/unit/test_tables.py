@@ -9,7 +9,7 @@ import pytest
 from polyfact.cli import main
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.summary import summarise
-from polyfact.evaluate.tables import comparisons, main_rows, significance_rows
+from polyfact.evaluate.tables import comparisons, main_rows, render_main_markdown, significance_rows
 from polyfact.io import read_json, write_json
 
 LANGS = ["en", "de", "bn"]
@@ -61,6 +61,8 @@ def test_main_table_rows_and_files(evals: list[Path], tmp_path: Path) -> None:
     assert "| toy | grpo |" in text and "KLAR OOD" in text and "| toy | base |" in text
     header, *lines = csv.read_text().splitlines()
     assert header.startswith("model,method,accuracy_high,accuracy_low") and len(lines) == 3
+    without_klar = render_main_markdown(main_rows(evals))
+    assert "| KLAR seen | KLAR OOD |" in without_klar and without_klar.rstrip().endswith("| – | – |")
     with pytest.raises(PolyfactError, match="unknown benchmark"):
         main_rows([write_eval(tmp_path, "sft", 0.5, 1, benchmark="other")])
 

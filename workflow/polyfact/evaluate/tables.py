@@ -73,8 +73,19 @@ def _fmt(value: Any) -> str:
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The main columns, dropping optional ones no row has (no KLAR configured, no unseen)."""
-    always = {"model", "method", "accuracy_high", "accuracy_low", "totcons", "rankc", "agreement"}
+    """The main columns, dropping optional ones no row has (no unseen language, no released
+    benchmark); KLAR's stay, as "–" when no KLAR directory is configured."""
+    always = {
+        "model",
+        "method",
+        "accuracy_high",
+        "accuracy_low",
+        "totcons",
+        "rankc",
+        "agreement",
+        "klar_seen",
+        "klar_ood",
+    }
     return [c for c in MAIN_COLUMNS if c in always or any(r.get(c) is not None for r in rows)]
 
 
@@ -87,7 +98,7 @@ def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "languages (high / low resource; unseen = evaluated but not trained on). TotCons: share of",
         "facts right in every language. RankC: mean over language pairs (rescaled: the N=4 floor",
         "maps to 0). Agreement: same top-1 option entity, mean over pairs. KLAR: 3-shot generation",
-        "accuracy over seen (trained) and OOD languages.",
+        "accuracy over seen (trained) and OOD languages (– without `evaluation.klar.dir`).",
         "",
         "| " + " | ".join(MAIN_COLUMNS[c] for c in cols) + " |",
         "|" + "---|" * len(cols),
