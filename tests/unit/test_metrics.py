@@ -77,18 +77,25 @@ def test_rankc_and_agreement_over_facts() -> None:
     assert summary["groups"]["unseen"]["agreement_en_x"] == pytest.approx(0.5)
     assert summary["totcons"] == 0.0 and summary["totcons_histogram"] == pytest.approx([0, 0, 1, 0])
     assert summary["accuracy_by_relation"]["P30"]["de"] == 0.5
-    assert summary["facts"] == {"complete": 2, "incomplete": 0, "aligned": 2}
+    assert summary["facts"] == {"complete": 2, "incomplete": 0, "aligned": 2, "partially_aligned": 0}
 
 
-def test_unaligned_and_incomplete_facts_are_left_out_of_cross_lingual_metrics() -> None:
+def test_pairs_with_an_unaligned_language_and_incomplete_facts_are_left_out() -> None:
+    """f1's English options are not aligned: its en–de and en–bn pairs are undefined, de–bn
+    still counts; f3 lacks two languages and only counts for accuracy."""
     rows = predictions(RANKINGS)
-    rows[0]["ranking"] = None  # f1/en: options not aligned across languages
+    rows[0]["ranking"] = None  # f1/en
     rows.append({"fact_id": "f3", "language": "en", "ranking": list("ABCD"), "correct": True})  # en only
     summary = summarise(rows, ["en", "de", "bn"])
-    assert summary["facts"] == {"complete": 2, "incomplete": 1, "aligned": 1}
+    assert summary["facts"] == {"complete": 2, "incomplete": 1, "aligned": 1, "partially_aligned": 1}
+    f1 = rankc_floor(4)  # de ABCD vs bn DCBA
     f2 = np.mean([rankc_pair(list("ABCD"), list("BADC")), 1.0, rankc_pair(list("BADC"), list("ABCD"))])
-    assert summary["rankc"]["all_pairs"] == pytest.approx(f2)
+    assert summary["rankc"]["all_pairs"] == pytest.approx((f1 + f2) / 2)
+    assert summary["rankc"]["per_pair"]["en-de"] == pytest.approx(rankc_pair(list("ABCD"), list("BADC")))  # f2 only
+    assert summary["rankc"]["en_x"] == pytest.approx(np.mean([rankc_pair(list("ABCD"), list("BADC")), 1.0]))
     assert summary["accuracy"]["en"] == 1.0  # accuracy counts every row, f3 included
+    rows = [dict(r, ranking=None) for r in predictions(RANKINGS)]
+    assert summarise(rows, ["en", "de", "bn"])["rankc"]["all_pairs"] is None  # nothing aligned: undefined
 
 
 def test_rankc_rescaled_per_fact_for_varying_candidate_counts() -> None:

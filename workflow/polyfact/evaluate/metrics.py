@@ -61,13 +61,14 @@ def language_pairs(languages: Sequence[str]) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class FactTable:
     """Facts answered in every evaluated language, in sorted order, with per-language
-    correctness (facts × languages) and rankings (None for a fact whose options are not
-    aligned across languages); `incomplete` counts facts missing some language."""
+    correctness (facts × languages) and rankings (None in a language whose options are not
+    aligned with the others: pairs with it are undefined); `incomplete` counts facts
+    missing some language."""
 
     facts: list[str]
     languages: list[str]
     correct: np.ndarray
-    rankings: list[list[list[str]] | None]
+    rankings: list[list[list[str] | None]]
     incomplete: int
 
 
@@ -78,10 +79,7 @@ def fact_table(predictions: Sequence[Mapping[str, Any]], languages: Sequence[str
         by_fact.setdefault(p["fact_id"], {})[p["language"]] = p
     complete = sorted(f for f, rows in by_fact.items() if all(lang in rows for lang in languages))
     correct = np.array([[bool(by_fact[f][lang]["correct"]) for lang in languages] for f in complete], dtype=bool)
-    rankings: list[list[list[str]] | None] = []
-    for f in complete:
-        per_lang = [by_fact[f][lang].get("ranking") for lang in languages]
-        rankings.append(per_lang if all(per_lang) else None)  # type: ignore[arg-type]
+    rankings = [[by_fact[f][lang].get("ranking") for lang in languages] for f in complete]
     return FactTable(
         complete,
         list(languages),
@@ -92,13 +90,23 @@ def fact_table(predictions: Sequence[Mapping[str, Any]], languages: Sequence[str
 
 
 def _pair_values(table: FactTable, pairs: Sequence[tuple[str, str]], fn: Any) -> np.ndarray:
-    """facts × pairs matrix of fn(ranking_a, ranking_b); NaN rows for unaligned facts."""
+    """facts × pairs matrix of fn(ranking_a, ranking_b); NaN where either language of the
+    pair is not aligned for that fact."""
     index = {lang: k for k, lang in enumerate(table.languages)}
     out = np.full((len(table.facts), len(pairs)), np.nan)
     for f, ranks in enumerate(table.rankings):
-        if ranks is not None:
-            out[f] = [fn(ranks[index[a]], ranks[index[b]]) for a, b in pairs]
+        for k, (a, b) in enumerate(pairs):
+            if ranks[index[a]] and ranks[index[b]]:
+                out[f, k] = fn(ranks[index[a]], ranks[index[b]])
     return out
+
+
+def row_mean(matrix: np.ndarray) -> np.ndarray:
+    """Per-row mean over the defined (non-NaN) entries; NaN for a row with none."""
+    defined = ~np.isnan(matrix)
+    counts = defined.sum(axis=1)
+    sums = np.where(defined, matrix, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(matrix), np.nan), where=counts > 0)
 
 
 def rankc_matrix(table: FactTable, pairs: Sequence[tuple[str, str]], rescaled: bool = False) -> np.ndarray:

@@ -88,8 +88,9 @@ def load_mcq(
     Stats: `source`, `rows` (total), `facts`, `languages` {lang: rows}, `facts_incomplete` (facts
     missing at least one requested language), `missing` {lang: facts without that language},
     `alignment` {`given_ids`: facts whose rows carried option_ids, `aligned_by_text`: facts
-    aligned by gold + exact text + elimination (synthetic ids `{fact_id}#{k}`), `unaligned`:
-    facts left with option_ids None}.
+    aligned in every language by gold + exact text + elimination (synthetic ids
+    `{fact_id}#{k}`), `partially_aligned`: facts aligned in some languages (the others have
+    option_ids None), `unaligned`: facts with option_ids None everywhere}.
     """
     languages = list(dict.fromkeys(languages))
     if not languages:
@@ -115,13 +116,14 @@ def load_mcq(
         "alignment": alignment,
     }
     log.info(
-        "%s: %d rows, %d facts (%d incomplete); option ids given %d, aligned %d, unaligned %d",
+        "%s: %d rows, %d facts (%d incomplete); option ids given %d, aligned %d, partly %d, unaligned %d",
         label,
         stats["rows"],
         stats["facts"],
         stats["facts_incomplete"],
         alignment["given_ids"],
         alignment["aligned_by_text"],
+        alignment["partially_aligned"],
         alignment["unaligned"],
     )
     return rows, stats
@@ -494,19 +496,20 @@ def parse_option_ids(value: Any) -> list[str] | None:
 
 def align_fact(
     options: Mapping[str, Sequence[str]], answers: Mapping[str, int], pivot: str
-) -> dict[str, list[int]] | None:
-    """For each language, the pivot position of each of its options; None unless all align.
+) -> dict[str, list[int] | None]:
+    """For each language, the pivot position of each of its options, or None for a language
+    whose options cannot all be matched (the others still align, so their pairs count).
 
     Per language, matched in this order so that a weaker rule only sees what the stronger left:
     (1) gold ↔ gold (the answer is the same entity by construction); (2) equal text after NFC +
     casefold, only where the text is unique among the still unmatched options on both sides
     (Latin-script names, codes, numbers are often written identically); (3) elimination: one
     option left on each side must be the same entity. Anything else (e.g. two transliterated
-    distractors left) is ambiguous, and a wrong match would corrupt RankC, so the fact stays
-    unaligned in every language.
+    distractors left) is ambiguous, and a wrong match would corrupt RankC, so that language
+    stays unaligned.
     """
     keys = [_match_key(o) for o in options[pivot]]
-    out: dict[str, list[int]] = {}
+    out: dict[str, list[int] | None] = {}
     for lang, opts in options.items():
         if lang == pivot:
             out[lang] = [0, 1, 2, 3]
@@ -524,9 +527,7 @@ def align_fact(
         left_pivot = [k for k in range(4) if k not in mapping.values()]
         if len(left_mine) == 1 and len(left_pivot) == 1:
             mapping[left_mine[0]] = left_pivot[0]
-        if len(mapping) != 4:
-            return None
-        out[lang] = [mapping[k] for k in range(4)]
+        out[lang] = [mapping[k] for k in range(4)] if len(mapping) == 4 else None
     return out
 
 
@@ -545,11 +546,13 @@ def choose_pivot(present: Iterable[str], languages: Sequence[str], preferred: st
 
 def assign_option_ids(rows: list[dict[str, Any]], languages: Sequence[str], pivot: str = PIVOT) -> dict[str, int]:
     """Fill `option_ids` in place per fact: keep given ids (checked for consistency), else align
-    to the pivot and give synthetic ids `{fact_id}#{k}` (k = the pivot's position), else None."""
+    each language to the pivot and give synthetic ids `{fact_id}#{k}` (k = the pivot's
+    position); a language that does not align gets None (and the pivot too when none does).
+    Counts facts by how they aligned: given ids, every language, some languages, none."""
     by_fact: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_fact.setdefault(row["fact_id"], {})[row["language"]] = row
-    counts = {"given_ids": 0, "aligned_by_text": 0, "unaligned": 0}
+    counts = {"given_ids": 0, "aligned_by_text": 0, "partially_aligned": 0, "unaligned": 0}
     for fact_id, per_lang in by_fact.items():
         given = [lang for lang, row in per_lang.items() if row["option_ids"] is not None]
         if given:
@@ -568,9 +571,14 @@ def assign_option_ids(rows: list[dict[str, Any]], languages: Sequence[str], pivo
             {lang: row["answer_index"] for lang, row in per_lang.items()},
             piv,
         )
+        if all(positions[lang] is None for lang in per_lang if lang != piv):
+            positions = dict.fromkeys(per_lang)  # the pivot alone compares with nothing
         for lang, row in per_lang.items():
-            row["option_ids"] = None if positions is None else [f"{fact_id}#{k}" for k in positions[lang]]
-        counts["unaligned" if positions is None else "aligned_by_text"] += 1
+            row["option_ids"] = None if positions[lang] is None else [f"{fact_id}#{k}" for k in positions[lang]]
+        aligned = sum(p is not None for p in positions.values())
+        counts[
+            "unaligned" if not aligned else "aligned_by_text" if aligned == len(per_lang) else "partially_aligned"
+        ] += 1
     return counts
 
 

@@ -18,6 +18,7 @@ from polyfact.evaluate.metrics import (
     language_pairs,
     nanmean,
     rankc_matrix,
+    row_mean,
     totcons,
 )
 
@@ -66,12 +67,12 @@ def per_fact_metrics(table: FactTable, groups: Groups) -> dict[str, np.ndarray]:
             out[f"accuracy_{name}"] = correct[:, _columns(table, langs)].mean(axis=1)
     pairs = language_pairs(table.languages)
     if pairs:
-        out["rankc"] = rankc_matrix(table, pairs).mean(axis=1)
-        out["rankc_rescaled"] = rankc_matrix(table, pairs, rescaled=True).mean(axis=1)
-        out["agreement"] = agreement_matrix(table, pairs).mean(axis=1)
+        out["rankc"] = row_mean(rankc_matrix(table, pairs))
+        out["rankc_rescaled"] = row_mean(rankc_matrix(table, pairs, rescaled=True))
+        out["agreement"] = row_mean(agreement_matrix(table, pairs))
     en_pairs = _en_pairs(table.languages, table.languages)
     if en_pairs:
-        out["rankc_en_x"] = rankc_matrix(table, en_pairs).mean(axis=1)
+        out["rankc_en_x"] = row_mean(rankc_matrix(table, en_pairs))
     return out
 
 
@@ -80,9 +81,9 @@ def _pair_summary(table: FactTable, pairs: Sequence[tuple[str, str]]) -> dict[st
         return {"mean": None, "rescaled": None, "agreement": None, "per_pair": {}}
     raw, scaled, agree = rankc_matrix(table, pairs), rankc_matrix(table, pairs, True), agreement_matrix(table, pairs)
     return {
-        "mean": nanmean(raw.mean(axis=1)),
-        "rescaled": nanmean(scaled.mean(axis=1)),
-        "agreement": nanmean(agree.mean(axis=1)),
+        "mean": nanmean(row_mean(raw)),
+        "rescaled": nanmean(row_mean(scaled)),
+        "agreement": nanmean(row_mean(agree)),
         "per_pair": {f"{a}-{b}": nanmean(raw[:, k]) for k, (a, b) in enumerate(pairs)},
         "agreement_per_pair": {f"{a}-{b}": nanmean(agree[:, k]) for k, (a, b) in enumerate(pairs)},
     }
@@ -154,6 +155,7 @@ def summarise(
         "facts": {
             "complete": len(table.facts),
             "incomplete": table.incomplete,
-            "aligned": sum(r is not None for r in table.rankings),
+            "aligned": sum(all(r) for r in table.rankings),
+            "partially_aligned": sum(any(r) and not all(r) for r in table.rankings),
         },
     }

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.metrics import fact_table, paired_bootstrap
 from polyfact.evaluate.summary import Groups, per_fact_metrics
@@ -154,6 +156,8 @@ def significance_rows(eval_files: Sequence[str | Path], resamples: int, seed: in
             if facts_a != facts_b:
                 raise PolyfactError(f"{files[method]} and {files[reference]} evaluate different facts")
             for metric in (m for m in a if m in b):
+                if np.isnan(a[metric]).all() or np.isnan(b[metric]).all():
+                    continue  # e.g. RankC on released data whose options never aligned
                 result = paired_bootstrap(a[metric], b[metric], resamples=resamples, seed=seed)
                 rows.append(
                     {"model": model, "benchmark": benchmark, "method": method, "reference": reference}
