@@ -4,11 +4,12 @@ no SLURM needed); the user-supplied corpora are stand-in files here."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.workflow.test_data_workflow import REPO, snakemake
+from tests.workflow.test_data_workflow import ENV, REPO, snakemake
 
 GPU_RULES = {"train_cpt", "train_sft", "train_grpo", "evaluate_polyfact", "interpret"}
 LOCAL_RULES = {
@@ -25,9 +26,9 @@ LOCAL_RULES = {
 }
 
 
-def planned_resources(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+def planned_resources(workdir: Path, *args: str, env: dict[str, str] | None = None) -> list[tuple[str, dict[str, str]]]:
     """(rule, resources) of every job in a dry run's job listing."""
-    out = snakemake(workdir, "-n", *args).stdout
+    out = snakemake(workdir, "-n", *args, env=env).stdout
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
         rule = re.match(r"(?:local)?rule (\w+):", block)
@@ -38,12 +39,17 @@ def planned_resources(workdir: Path, *args: str) -> list[tuple[str, dict[str, st
     return jobs
 
 
+def paper_workdir(root: Path) -> Path:
+    """A working directory for the paper config, with stand-ins for the user-supplied corpora."""
+    (root / "data/parallel").mkdir(parents=True)
+    for corpus in ("ted2025-multiway.jsonl", "flores-plus-devtest.jsonl"):
+        (root / "data/parallel" / corpus).touch()
+    return root
+
+
 @pytest.fixture(scope="module")
 def paper_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict[str, str]]]:
-    workdir = tmp_path_factory.mktemp("paper")
-    (workdir / "data/parallel").mkdir(parents=True)
-    for corpus in ("ted2025-multiway.jsonl", "flores-plus-devtest.jsonl"):
-        (workdir / "data/parallel" / corpus).touch()
+    workdir = paper_workdir(tmp_path_factory.mktemp("paper"))
     return planned_resources(workdir, "--profile", str(REPO / "profiles/slurm"), "--configfile", "config/paper.yaml")
 
 
@@ -72,3 +78,19 @@ def test_the_profile_has_retries_and_no_hardware_flags_in_slurm_extra() -> None:
     assert profile["executor"] == "slurm" and profile["retries"] >= 1 and profile["latency-wait"] >= 30
     assert "slurm_extra" not in profile["default-resources"]
     assert "default-resources" not in yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+
+
+def test_the_users_own_command_snakemake_profile_slurm(tmp_path: Path) -> None:
+    """`make slurm-profile` installs the profile where Snakemake looks up `--profile slurm`
+    (~/.config/snakemake/slurm), with the user's partitions and account filled in."""
+    home = tmp_path / "home"
+    make = ["make", "-C", str(REPO), "slurm-profile", f"HOME={home}", "PARTITION=cpu", "GPU_PARTITION=a100"]
+    subprocess.run([*make, "ACCOUNT=proj"], check=True, capture_output=True)
+    installed = (home / ".config/snakemake/slurm/config.yaml").read_text()
+    assert "<" not in installed and "a100" in installed
+    env = {**ENV, "HOME": str(home)}
+    workdir = paper_workdir(tmp_path / "work")
+    jobs = planned_resources(workdir, "--profile", "slurm", "--configfile", "config/paper.yaml", env=env)
+    partitions = {rule: res.get("slurm_partition") for rule, res in jobs}
+    assert partitions["train_grpo"] == "a100" and partitions["extract_facts"] == "cpu"
+    assert {res.get("slurm_account") for rule, res in jobs if rule == "extract_facts"} == {"proj"}
