@@ -36,6 +36,7 @@ INTERPRET_CODE = {
         "interpret.arch",
         "interpret.text",
         "models.load",
+        "models.padding",
         "train.parallel",
         "commands.interpret",
     )

@@ -57,6 +57,7 @@ rule train_sft:
             section("sft", "training", "seed"),
             code_digest(
                 "train.sft",
+                "models.padding",
                 "train.common",
                 "train.settings",
                 "train.data",

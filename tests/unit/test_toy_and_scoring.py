@@ -176,3 +176,14 @@ def test_models_report(tmp_path: Path) -> None:
         ("sft", 10, 0.7),
     ]
     assert "| toy | sft |" in render_markdown(report)
+
+
+def test_pad_batch_left_and_right() -> None:
+    from polyfact.models.padding import pad_batch
+
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = pad_batch([[], []], pad=9, width=1)
+    assert ids.tolist() == [[9], [9]] and mask.tolist() == [[0], [0]]

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.scoring import NORMALISATIONS, normalise, score_continuations
+from polyfact.models.padding import pad_batch, pad_id
 
 SUBJECT = "<subject>"
 MASK = "<mask>"
@@ -414,18 +415,14 @@ def generate_answers(
     returned in the order of `prompts`."""
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     out: list[str] = [""] * len(prompts)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc="generating", unit="batch", disable=None):
-        width = max(len(encoded[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):  # left padding: every prompt ends where generation starts
-            seq = encoded[i]
-            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq) :] = 1
+        # left padding: every prompt ends where generation starts
+        ids, mask = pad_batch([encoded[i] for i in batch], pad, left=True)
+        width = ids.shape[1]
         generated = model.generate(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
+from polyfact.models.padding import pad_batch, pad_id
 
 NORMALISATIONS = ("byte", "sum", "token", "char")
 
@@ -92,12 +93,7 @@ def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> 
     """Context pass (left-padded, with cache) then one pass over every item's tails."""
     device = next(model.parameters()).device
     n = len(items[0].tails)
-    width = max(len(e.context) for e in items)
-    ids = torch.full((len(items), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    for row, e in enumerate(items):
-        ids[row, width - len(e.context) :] = torch.tensor(e.context)
-        mask[row, width - len(e.context) :] = 1
+    ids, mask = pad_batch([e.context for e in items], pad, left=True)
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config)
@@ -106,11 +102,7 @@ def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> 
 
     tails = [t for e in items for t in e.tails]
     tail_width = max(max(len(t) for t in tails), 1)
-    tail_ids = torch.full((len(tails), tail_width), pad, dtype=torch.long)
-    tail_mask = torch.zeros((len(tails), tail_width), dtype=torch.long)
-    for row, t in enumerate(tails):
-        tail_ids[row, : len(t)] = torch.tensor(t, dtype=torch.long)
-        tail_mask[row, : len(t)] = 1
+    tail_ids, tail_mask = pad_batch(tails, pad, width=tail_width)
     tail_ids, tail_mask = tail_ids.to(device), tail_mask.to(device)
     logprobs = first.gather(-1, tail_ids[:, :1]).squeeze(-1).unsqueeze(-1)
     if tail_width > 1:
@@ -145,7 +137,7 @@ def score_continuations(
 ) -> list[list[Scored]]:
     """Score (context, [continuations appended verbatim, e.g. " Paris"]) items, in order."""
     encoded = [encode_item(tokenizer, context, conts) for context, conts in items]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     out: list[list[Scored] | None] = [None] * len(encoded)
     for batch in tqdm(_batches(encoded, batch_size), desc="scoring", unit="batch", disable=None):
         for i, scored in zip(batch, _score_batch(model, [encoded[i] for i in batch], pad), strict=True):

@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
 from polyfact.io import read_jsonl
+from polyfact.models.padding import pad_batch, pad_id
 
 ParallelText = dict[str, list[str]]  # language -> sentences; index k is the same sentence
 
@@ -62,15 +63,9 @@ def batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(input_ids, attention_mask) right-padded batches, in order, with the tokenizer's own
     special tokens (a BOS where the model has one) as in training."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     for start in range(0, len(texts), batch_size):
         encoded = [
             tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts[start : start + batch_size]
         ]
-        width = max(len(ids) for ids in encoded)
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, seq in enumerate(encoded):
-            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[row, : len(seq)] = 1
-        yield ids, mask
+        yield pad_batch(encoded, pad)

@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from polyfact.errors import PolyfactError
+from polyfact.models.padding import pad_batch, pad_id
 from polyfact.train.common import RunSpec, apply_lora, model_dtype, save_final, train_with_resume, trainer_kwargs
 
 LETTERS = ("A", "B", "C", "D")
@@ -96,7 +97,7 @@ class FactGroupedSampler(Sampler[int]):
         return sum(len(g) for g in self.groups)
 
 
-def left_pad_collate(pad_id: int) -> Any:
+def left_pad_collate(pad: int) -> Any:
     """Left-pad prompts so the answer is predicted at the last position of every row.
 
     Explicit position_ids keep each prompt's positions 0..n-1, as without padding; the model
@@ -105,13 +106,7 @@ def left_pad_collate(pad_id: int) -> Any:
     """
 
     def collate(features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, width - n :] = torch.tensor(f["input_ids"], dtype=torch.long)
-            mask[i, width - n :] = 1
+        ids, mask = pad_batch([f["input_ids"] for f in features], pad, left=True)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         gold = torch.tensor([f["gold"] for f in features], dtype=torch.long)
         return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "gold": gold}
@@ -189,12 +184,11 @@ def build_sft_trainer(
     dataset, groups = sft_dataset(records_by_lang, tokenizer)
     rows_per_micro_batch = facts_per_step // spec.grad_accum * len(records_by_lang)
     args = TrainingArguments(**(trainer_kwargs(spec) | {"per_device_train_batch_size": rows_per_micro_batch}))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return LetterTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=left_pad_collate(pad_id),
+        data_collator=left_pad_collate(pad_id(tokenizer)),
         processing_class=tokenizer,
         letter_ids=letter_token_ids(tokenizer),
         fact_groups=groups,

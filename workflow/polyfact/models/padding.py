@@ -1,0 +1,30 @@
+"""Padding token id lists into batches: the one place scoring, generation, analysis text and
+SFT batches are built from, so left and right padding mean the same thing everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The tokenizer's pad token, else EOS (attention masks keep it out of every result)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def pad_batch(
+    seqs: Sequence[Sequence[int]], pad: int, *, left: bool = False, width: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of shape (len(seqs), width), padded on the right, or on the
+    left so every sequence ends at the last position (generation, next-token scoring).
+    `width` defaults to the longest sequence."""
+    width = max(len(s) for s in seqs) if width is None else width
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        mask[row, span] = 1
+    return ids, mask
