@@ -54,6 +54,12 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
         tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically (reports, tables)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_jsonl(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:
     """Write JSON Lines atomically with stable bytes (keys in the rows' own order)."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:

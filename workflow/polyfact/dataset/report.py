@@ -8,7 +8,8 @@ from typing import Any
 
 from polyfact.dataset.baselines import baselines
 from polyfact.dataset.splits import SPLITS
-from polyfact.io import atomic_path, read_json, read_jsonl, write_json
+from polyfact.io import read_json, read_jsonl, write_json, write_text
+from polyfact.markdown import table
 from polyfact.relations import relation_name
 
 
@@ -27,13 +28,6 @@ def data_report(
     }
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> list[str]:
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in body]
-    return lines
-
-
 def render_markdown(report: Mapping[str, Any]) -> str:
     ds = report["dataset"]
     out = [
@@ -45,30 +39,33 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     if report["extraction"]:
         out += ["## Extraction", ""]
-        out += _table(["statistic", "value"], sorted(report["extraction"].items()))
+        out += table(["statistic", "value"], sorted(report["extraction"].items()), missing="None")
         out.append("")
     out += ["## Facts per relation and split", ""]
     body = [
         [pid, relation_name(pid), *(c[s] for s in SPLITS), sum(c.values())] for pid, c in ds["per_relation"].items()
     ]
     body.append(["all", "", *(ds["per_split"][s] for s in SPLITS), ds["facts_out"]])
-    out += _table(["relation", "name", *SPLITS, "total"], body)
+    out += table(["relation", "name", *SPLITS, "total"], body, missing="None")
     out += ["", "## Facts per language and split", ""]
-    out += _table(
-        ["language", *SPLITS], [[lang, *(c[s] for s in SPLITS)] for lang, c in report["per_language"].items()]
+    out += table(
+        ["language", *SPLITS],
+        [[lang, *(c[s] for s in SPLITS)] for lang, c in report["per_language"].items()],
+        missing="None",
     )
     out += ["", "## Quality filters (applied in this order; facts removed in all languages)", ""]
-    out += _table(["filter", "facts removed"], [[r["filter"], r["facts"]] for r in ds["removed"]])
+    out += table(["filter", "facts removed"], [[r["filter"], r["facts"]] for r in ds["removed"]], missing="None")
     out += ["", "## Model-free baselines (test split; accuracy)", ""]
     b = report["baselines"]
     keys = ["chance", "train_gold_prior", "longest_option", "shortest_option", "most_common_position"]
     body = [[lang, *(v[k] for k in keys)] for lang, v in b["per_language"].items()]
     body.append(["mean", *(b["mean"][k] for k in keys)])
-    out += _table(["language", *keys], body)
+    out += table(["language", *keys], body, missing="None")
     out += ["", "Gold position balance (test split):", ""]
-    out += _table(
+    out += table(
         ["language", "A", "B", "C", "D"],
         [[lang, *v["position_balance"].values()] for lang, v in b["per_language"].items()],
+        missing="None",
     )
     out.append("")
     return "\n".join(out)
@@ -76,5 +73,4 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def write_report(report: Mapping[str, Any], md_path: str | Path, json_path: str | Path) -> None:
     write_json(json_path, report)
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(render_markdown(report), encoding="utf-8")
+    write_text(md_path, render_markdown(report))

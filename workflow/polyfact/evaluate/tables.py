@@ -15,7 +15,8 @@ import numpy as np
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.metrics import fact_table, paired_bootstrap
 from polyfact.evaluate.summary import Groups, per_fact_metrics
-from polyfact.io import atomic_path, read_json, write_json
+from polyfact.io import read_json, write_json, write_text
+from polyfact.markdown import table
 
 MAIN_COLUMNS = {
     "model": "model",
@@ -68,12 +69,6 @@ def main_rows(eval_files: Sequence[str | Path]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The main columns, dropping optional ones no row has (no unseen language, no released
     benchmark); KLAR's stay, as "–" when no KLAR directory is configured."""
@@ -102,10 +97,8 @@ def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "maps to 0). Agreement: same top-1 option entity, mean over pairs. KLAR: 3-shot generation",
         "accuracy over seen (trained) and OOD languages (– without `evaluation.klar.dir`).",
         "",
-        "| " + " | ".join(MAIN_COLUMNS[c] for c in cols) + " |",
-        "|" + "---|" * len(cols),
+        *table([MAIN_COLUMNS[c] for c in cols], [[r.get(c) for c in cols] for r in rows]),
     ]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -115,11 +108,6 @@ def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def write_main_table(rows: Sequence[Mapping[str, Any]], md: str | Path, csv_path: str | Path) -> None:
@@ -178,19 +166,20 @@ def render_significance_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         resamples = mine[0]["resamples"] if mine else 0
-        lines += [
-            "",
-            f"## {model} ({resamples} resamples)",
-            "",
-            "| benchmark | comparison | metric | Δ | 95% CI | p | facts |",
-            "|---|---|---|---|---|---|---|",
+        body = [
+            [
+                r["benchmark"],
+                f"{r['method']} vs {r['reference']}",
+                r["metric"],
+                f"{r['difference']:+.3f}",
+                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                f"{r['p_value']:.4f}" + ("*" if r["p_value"] < 0.05 else ""),
+                r["facts"],
+            ]
+            for r in mine
         ]
-        for r in mine:
-            star = "*" if r["p_value"] < 0.05 else ""
-            lines.append(
-                f"| {r['benchmark']} | {r['method']} vs {r['reference']} | {r['metric']} | {r['difference']:+.3f}"
-                f" | [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {r['p_value']:.4f}{star} | {r['facts']} |"
-            )
+        header = ["benchmark", "comparison", "metric", "Δ", "95% CI", "p", "facts"]
+        lines += ["", f"## {model} ({resamples} resamples)", "", *table(header, body)]
     return "\n".join(lines) + "\n"
 
 

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from polyfact.evaluate.tables import eval_key, render_csv, write_text
-from polyfact.io import read_json
+from polyfact.evaluate.tables import eval_key, render_csv
+from polyfact.io import read_json, write_text
+from polyfact.markdown import table
 
 COLUMNS = {
     "model": "model",
@@ -52,7 +53,6 @@ def interpretability_rows(
 
 
 def render_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    fmt = lambda v: "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = [
         "# Interpretability",
         "",
@@ -61,10 +61,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "common (lower = more language-specific heads). Retrieval: MEXA top-1 retrieval of the",
         "translation at the middle layer, mean over language pairs, and its change from the base model.",
         "",
-        "| " + " | ".join(COLUMNS.values()) + " |",
-        "|" + "---|" * len(COLUMNS),
+        *table(list(COLUMNS.values()), [[r.get(c) for c in COLUMNS] for r in rows]),
     ]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from polyfact.io import atomic_path, read_json, write_json
+from polyfact.io import read_json, write_json, write_text
+from polyfact.markdown import table
 
 # Each method counts what it trains on: pretraining/CPT/SFT tokens, GRPO generated tokens.
 TOKEN_KEYS = ("tokens", "tokens_trained", "tokens_generated_this_attempt")
@@ -43,53 +44,36 @@ def models_report(stats_files: Sequence[str], eval_files: Sequence[str]) -> dict
     return {"runs": rows}
 
 
+COLUMNS = {
+    "model": "model",
+    "method": "method",
+    "steps": "steps",
+    "tokens": "tokens",
+    "wall_seconds": "wall s",
+    "device": "device",
+    "gpu_hours": "GPU-h",
+    "accuracy_en": "acc en",
+    "accuracy_non_en_mean": "acc non-en mean",
+}
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
-    fmt = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    runs = report["runs"]
     lines = [
         "# Models: training cost and PolyFact test accuracy",
         "",
         "English accuracy vs the mean over the other evaluated languages; the base model's gap",
         "is the cross-lingual inconsistency the methods try to close.",
         "",
-        "| model | method | steps | tokens | wall s | device | GPU-h | acc en | acc non-en mean |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *table(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in runs], missing=""),
     ]
-    for r in report["runs"]:
-        lines.append(
-            "| "
-            + " | ".join(
-                fmt(r[k])
-                for k in (
-                    "model",
-                    "method",
-                    "steps",
-                    "tokens",
-                    "wall_seconds",
-                    "device",
-                    "gpu_hours",
-                    "accuracy_en",
-                    "accuracy_non_en_mean",
-                )
-            )
-            + " |"
-        )
-    langs = sorted({lang for r in report["runs"] for lang in r["accuracy"]})
+    langs = sorted({lang for r in runs for lang in r["accuracy"]})
     if langs:
-        lines += [
-            "",
-            "Accuracy per language:",
-            "",
-            "| model | method | " + " | ".join(langs) + " |",
-            "|---|---|" + "---|" * len(langs),
-        ]
-        for r in report["runs"]:
-            lines.append(
-                f"| {r['model']} | {r['method']} | " + " | ".join(fmt(r["accuracy"].get(lang)) for lang in langs) + " |"
-            )
+        body = [[r["model"], r["method"], *(r["accuracy"].get(lang) for lang in langs)] for r in runs]
+        lines += ["", "Accuracy per language:", "", *table(["model", "method", *langs], body, missing="")]
     return "\n".join(lines) + "\n"
 
 
 def write_models_report(report: Mapping[str, Any], md_path: str | Path, json_path: str | Path) -> None:
     write_json(json_path, report)
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(render_markdown(report), encoding="utf-8")
+    write_text(md_path, render_markdown(report))
