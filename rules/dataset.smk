@@ -89,7 +89,9 @@ rule data_report:
         "results/logs/data_report.log",
     params:
         job=job_params(
-            "data_report", {}, code_digest("dataset", "io", "commands.dataset")
+            "data_report",
+            {},
+            code_digest("dataset", "io", "markdown", "commands.dataset"),
         ),
         io=job_io,
         languages=csv(LANGS),

@@ -168,7 +168,9 @@ rule results_table:
         job=job_params(
             "results_table",
             {},
-            code_digest("evaluate.tables", "evaluate.summary", "commands.tables"),
+            code_digest(
+                "evaluate.tables", "evaluate.summary", "markdown", "commands.tables"
+            ),
         ),
         io=job_io,
     resources:
@@ -204,6 +206,7 @@ rule significance:
             section("evaluation", "seed"),
             code_digest(
                 "evaluate.tables",
+                "markdown",
                 "evaluate.metrics",
                 "evaluate.summary",
                 "commands.tables",
@@ -282,7 +285,9 @@ rule models_report:
         "results/logs/models_report.log",
     params:
         job=job_params(
-            "models_report", {}, code_digest("train.report", "commands.train")
+            "models_report",
+            {},
+            code_digest("train.report", "markdown", "commands.train"),
         ),
         io=job_io,
         stats=lambda wildcards, input: [

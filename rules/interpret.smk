@@ -63,7 +63,9 @@ rule interpretability_table:
         job=job_params(
             "interpretability_table",
             {},
-            code_digest("interpret.report", "evaluate.tables", "commands.interpret"),
+            code_digest(
+                "interpret.report", "evaluate.tables", "markdown", "commands.interpret"
+            ),
         ),
         io=job_io,
         low_resource=csv(config["languages"]["low_resource"]),
