@@ -7,63 +7,44 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from polyfact.evaluate.figures import plt, save_figure
-from polyfact.evaluate.tables import eval_key
-from polyfact.io import read_json
-
-
-def _by_method(files: Sequence[str | Path]) -> tuple[str, dict[str, dict[str, Any]]]:
-    model = ", ".join(sorted({eval_key(f)[0] for f in files}))
-    return model, {eval_key(f)[1]: read_json(f) for f in files}
-
-
-def _lines(ax: Any, curves: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str) -> None:
-    for method, values in curves.items():
-        ax.plot(range(len(values)), values, marker="o", label=method)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+from polyfact.evaluate.figures import by_method, grouped_bars, legend_below, method_lines, plt, save_figure
 
 
 def lape_by_language(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
     """Language-specific neurons per language, one bar per method, log scale."""
-    model, results = _by_method(files)
+    model, results = by_method(files)
     languages = next(iter(results.values()))["languages"]
-    width = 0.8 / len(results)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(languages)), 3.6))
-    x = np.arange(len(languages))
-    for k, (method, r) in enumerate(results.items()):
-        counts = [r["counts_total"][lang] for lang in languages]
-        ax.bar(x + (k - (len(results) - 1) / 2) * width, counts, width, label=method)
+    x = grouped_bars(ax, {m: [r["counts_total"][lang] for lang in languages] for m, r in results.items()})
     ax.set_yscale("symlog", linthresh=1)  # log scale that still shows a language with none
     ax.set(xticks=x, xticklabels=languages, ylabel="language-specific neurons")
     ax.set_title(f"{model}: LAPE neurons per language")
-    ax.legend(ncol=len(results), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    legend_below(ax, len(results))
     save_figure(fig, out)
 
 
 def lape_by_layer(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
-    model, results = _by_method(files)
+    model, results = by_method(files)
     curves = {m: np.sum([v for v in r["counts"].values()], axis=0).tolist() for m, r in results.items()}
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    _lines(ax, curves, "layer", "language-specific neurons", f"{model}: LAPE neurons by layer")
+    method_lines(ax, curves, "layer", "language-specific neurons", f"{model}: LAPE neurons by layer")
     save_figure(fig, out)
 
 
 def lahis_by_layer(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
-    model, results = _by_method(files)
+    model, results = by_method(files)
     curves = {m: r["heads_by_layer"] for m, r in results.items()}
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    _lines(ax, curves, "layer", "top heads (all languages)", f"{model}: language-specific heads by layer")
+    method_lines(ax, curves, "layer", "top heads (all languages)", f"{model}: language-specific heads by layer")
     save_figure(fig, out)
 
 
 def lahis_overlap(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
     """The languages × languages top-head overlap, one heatmap per method."""
-    model, results = _by_method(files)
+    model, results = by_method(files)
     cols = min(3, len(results))
     rows = math.ceil(len(results) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
@@ -81,17 +62,17 @@ def lahis_overlap(files: Sequence[str | Path], out: Sequence[str | Path]) -> Non
 
 
 def mexa_by_layer(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
-    model, results = _by_method(files)
+    model, results = by_method(files)
     curves = {m: r["en_x_mean"] or r["all_pairs_mean"] for m, r in results.items()}
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    _lines(ax, curves, "layer", "top-1 retrieval (en–x)", f"{model}: cross-lingual alignment by layer")
+    method_lines(ax, curves, "layer", "top-1 retrieval (en–x)", f"{model}: cross-lingual alignment by layer")
     ax.set_ylim(0, 1)
     save_figure(fig, out)
 
 
 def mexa_delta(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
     """Each method's en–x retrieval minus the base model's, per layer."""
-    model, results = _by_method(files)
+    model, results = by_method(files)
     key = "en_x_mean" if next(iter(results.values()))["en_x_mean"] else "all_pairs_mean"
     base = np.asarray(results["base"][key]) if "base" in results else None
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
@@ -99,6 +80,6 @@ def mexa_delta(files: Sequence[str | Path], out: Sequence[str | Path]) -> None:
         ax.text(0.5, 0.5, "no base model among the methods", ha="center", transform=ax.transAxes)
     else:
         curves = {m: (np.asarray(r[key]) - base).tolist() for m, r in results.items() if m != "base"}
-        _lines(ax, curves, "layer", "Δ retrieval vs base", f"{model}: alignment change from base")
+        method_lines(ax, curves, "layer", "Δ retrieval vs base", f"{model}: alignment change from base")
         ax.axhline(0, color="grey", linewidth=0.8)
     save_figure(fig, out)
