@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from polyfact.evaluate.mcq import accuracy_by_language, predict
+from polyfact.evaluate.mcq import predict
 from polyfact.evaluate.scoring import (
     continuation_ids,
     encode_item,
@@ -17,6 +17,7 @@ from polyfact.evaluate.scoring import (
     score_continuations,
     score_one,
 )
+from polyfact.evaluate.summary import accuracy_by_language
 from polyfact.models.toy import LETTER_LINES, ToyCorpusSpec, fact_lines, train_tokenizer
 from polyfact.train.report import models_report, render_markdown
 from polyfact.train.settings import lora_spec, run_spec

@@ -9,23 +9,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from polyfact.provenance import Job, environment, now, write_record
-from polyfact.tracking import JobRun, summary_metrics
+from polyfact.tracking import JobRun, flatten, summary_metrics
 
 log = logging.getLogger(__name__)
 ARTIFACT_SUFFIXES = (".png", ".pdf", ".md", ".csv")
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else value
-    return out
 
 
 def _results(outputs: list[str]) -> tuple[dict[str, float], list[Path]]:
@@ -60,16 +49,17 @@ def run_job(job: Job, command: Callable[[], None]) -> None:
     }
     started, start = now(), time.perf_counter()
     run = JobRun(job.name, tags).start()
-    run.log_params(_flatten(job.config, "config."))
+    params = flatten(job.config, "config.")
+    run.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()})
     ok = False
     try:
         command()
         ok = True
     finally:
         if ok:
-            record_path = write_record(job, started, time.perf_counter() - start, run.run_id, env)
+            record = write_record(job, started, time.perf_counter() - start, run.run_id, env)
+            record_path = job.record_path
             log.info("provenance: %s", record_path)
-            record = json.loads(record_path.read_text(encoding="utf-8"))
             run.set_tags(
                 {
                     "inputs": json.dumps({i["path"]: i["sha256"] for i in record["inputs"]}, sort_keys=True),

@@ -178,8 +178,9 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_record(job: Job, started: str, seconds: float, run_id: str | None, env: Mapping[str, Any]) -> Path:
-    """The job's provenance record, written atomically once its outputs exist."""
+def write_record(job: Job, started: str, seconds: float, run_id: str | None, env: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the job's provenance record (to `job.record_path`, atomically, once its outputs
+    exist) and return it."""
     known = {o["path"]: o for r in iter_records(job.provenance_dir) for o in r["outputs"]}
     record = {
         "rule": job.rule,
@@ -198,7 +199,7 @@ def write_record(job: Job, started: str, seconds: float, run_id: str | None, env
         **env,
     }
     write_json(job.record_path, record)
-    return job.record_path
+    return record
 
 
 def producer(path: str, index: Mapping[str, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:

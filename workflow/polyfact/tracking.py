@@ -112,17 +112,24 @@ def active() -> bool:
         return False
 
 
-def summary_metrics(data: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
-    """Numeric leaves of a result's summary as flat MLflow metric names (a.b.c)."""
-    out: dict[str, float] = {}
-    if isinstance(data, Mapping) and depth < 4:
-        for key, value in data.items():
-            out.update(summary_metrics(value, f"{prefix}{key}.", depth + 1))
-    elif isinstance(data, bool):
-        pass
-    elif isinstance(data, (int, float)) and prefix:
-        out[_metric_name(prefix[:-1])] = float(data)
+def flatten(data: Mapping[str, Any], prefix: str = "", max_depth: int | None = None) -> dict[str, Any]:
+    """Nested mappings as dotted keys (a.b.c); below `max_depth` levels a mapping stays whole."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and (max_depth is None or max_depth > 1):
+            out.update(flatten(value, f"{prefix}{key}.", None if max_depth is None else max_depth - 1))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
+
+
+def summary_metrics(data: Mapping[str, Any]) -> dict[str, float]:
+    """Numeric leaves (four levels deep at most) of a result's summary as MLflow metrics."""
+    return {
+        _metric_name(key): float(value)
+        for key, value in flatten(data, max_depth=4).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def _metric_name(name: str) -> str:

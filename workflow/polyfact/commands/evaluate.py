@@ -44,8 +44,7 @@ def evaluate_klar(args: argparse.Namespace) -> None:
     """KLAR-format cloze facts: 3-shot generation (lenient match) and candidate scoring."""
     from polyfact.evaluate.klar import evaluate_klar as run
     from polyfact.evaluate.klar import load_klar, trained_pairs
-    from polyfact.evaluate.mcq import accuracy_by_language
-    from polyfact.evaluate.summary import summarise
+    from polyfact.evaluate.summary import accuracy_by_language, summarise
     from polyfact.io import read_jsonl, write_json
     from polyfact.models.load import load_model
 

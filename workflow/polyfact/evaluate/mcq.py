@@ -3,7 +3,6 @@ prediction and the ranking of option entities (for the cross-lingual metrics).""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,10 +43,3 @@ def predict(
             }
         )
     return out
-
-
-def accuracy_by_language(predictions: Sequence[Mapping[str, Any]], key: str = "correct") -> dict[str, float]:
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for p in predictions:
-        hits[p["language"]].append(bool(p[key]))
-    return {lang: sum(v) / len(v) for lang, v in hits.items()}

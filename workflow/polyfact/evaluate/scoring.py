@@ -56,9 +56,19 @@ def continuation_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, continuati
     common token prefix of the prompt and the full text. The tokenizer's own special tokens
     (a BOS where the model has one) are added, as the model saw text in training.
     """
-    full = tokenizer(prompt + continuation)["input_ids"]
+    return _continuations(tokenizer, prompt, [continuation])[0]
+
+
+def _continuations(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, continuations: Sequence[str]
+) -> list[tuple[list[int], int]]:
+    """`continuation_ids` for several continuations of one prompt (tokenised once)."""
     head = tokenizer(prompt)["input_ids"]
-    return full, max(_common_prefix(full, head), 1)  # the first token has no prediction to score
+    out = []
+    for continuation in continuations:
+        full = tokenizer(prompt + continuation)["input_ids"]
+        out.append((full, max(_common_prefix(full, head), 1)))  # the first token has no prediction to score
+    return out
 
 
 def encode_item(tokenizer: PreTrainedTokenizerBase, context: str, continuations: Sequence[str]) -> Encoded:
@@ -68,7 +78,7 @@ def encode_item(tokenizer: PreTrainedTokenizerBase, context: str, continuations:
     boundary merge in one option only moves that option's split; tokens between the shared
     part and an option's own split point are prompt tokens, fed but not scored.
     """
-    encoded = [continuation_ids(tokenizer, context, c) for c in continuations]
+    encoded = _continuations(tokenizer, context, continuations)
     shared = min(min(_common_prefix(full, encoded[0][0]), start) for full, start in encoded)
     if shared < 1:
         raise PolyfactError(f"cannot score continuations of {context!r}: their first tokens differ")

@@ -105,6 +105,11 @@ def accuracy_table(predictions: Sequence[Mapping[str, Any]], key: str = "correct
     return {rel: {lang: sum(v) / len(v) for lang, v in langs.items()} for rel, langs in hits.items()}
 
 
+def accuracy_by_language(predictions: Sequence[Mapping[str, Any]], key: str = "correct") -> dict[str, float]:
+    """language -> share of rows whose `key` is true (the `all` row of `accuracy_table`)."""
+    return accuracy_table(predictions, key).get("all", {})
+
+
 def summarise(
     predictions: Sequence[Mapping[str, Any]],
     languages: Sequence[str],

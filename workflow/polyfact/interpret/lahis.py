@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
@@ -191,10 +190,7 @@ def accumulate_language(
     abs_sum = torch.zeros(mask.shape, dtype=torch.float64)
     negative = torch.zeros(mask.shape, dtype=torch.int64)
     n_batches = n_tokens = 0
-    total = math.ceil(len(texts) / batch_size)
-    for input_ids, attention_mask in tqdm(
-        batches(tokenizer, texts, batch_size, max_length), total=total, desc=desc, unit="batch", disable=None
-    ):
+    for input_ids, attention_mask in batches(tokenizer, texts, batch_size, max_length, desc=desc):
         if int(attention_mask[:, 1:].sum()) == 0:
             continue
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)

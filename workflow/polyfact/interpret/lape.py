@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.interpret.arch import DecoderLayout, decoder_layout
@@ -68,9 +67,7 @@ def firing_counts(
     for lang, sentences in texts.items():
         with firing_hooks(model) as counter:
             n = 0
-            for ids, mask in tqdm(
-                list(batches(tokenizer, sentences, batch_size, max_length)), desc=f"LAPE {lang}", disable=None
-            ):
+            for ids, mask in batches(tokenizer, sentences, batch_size, max_length, desc=f"LAPE {lang}"):
                 counter.mask = mask.to(device)
                 model(input_ids=ids.to(device), attention_mask=counter.mask)
                 n += int(mask.sum())

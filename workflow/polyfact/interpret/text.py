@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
@@ -59,12 +60,18 @@ def load_texts(corpus: Mapping[str, Any], languages: Sequence[str], max_sentence
 
 
 def batches(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batch_size: int, max_length: int
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    desc: str | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(input_ids, attention_mask) right-padded batches, in order, with the tokenizer's own
-    special tokens (a BOS where the model has one) as in training."""
+    special tokens (a BOS where the model has one) as in training. Tokenised one batch at a
+    time, so memory does not grow with the text; `desc` shows a progress bar."""
     pad = pad_id(tokenizer)
-    for start in range(0, len(texts), batch_size):
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=None) if desc else starts:
         encoded = [
             tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts[start : start + batch_size]
         ]
