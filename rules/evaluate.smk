@@ -253,7 +253,7 @@ rule evaluation_figures:
         job=job_params(
             "evaluation_figures",
             {},
-            code_digest("evaluate.figures", "commands.tables"),
+            code_digest("evaluate.figures", "evaluate.tables", "commands.tables"),
         ),
         io=job_io,
     resources:

@@ -129,7 +129,12 @@ rule interpretability_figures:
         job=job_params(
             "interpretability_figures",
             {},
-            code_digest("interpret.figures", "evaluate.figures", "commands.interpret"),
+            code_digest(
+                "interpret.figures",
+                "evaluate.figures",
+                "evaluate.tables",
+                "commands.interpret",
+            ),
         ),
         io=job_io,
     resources:
