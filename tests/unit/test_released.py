@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from polyfact.dataset.build import OPTION_KEYS, make_record
 from polyfact.dataset.items import Item
 from polyfact.errors import PolyfactError
-from polyfact.evaluate.released import align_fact, load_mcq, normalise_row
+from polyfact.evaluate.released import load_mcq
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "released_polyfact"
 LANGS = ["en", "de", "ar", "zh", "bn"]
@@ -237,65 +236,6 @@ def test_our_records_with_inconsistent_ids_fail(tmp_path: Path) -> None:
     write_ours(tmp_path, records)
     with pytest.raises(PolyfactError, match=r"given in de, en but missing in zh"):
         load_mcq(tmp_path, ["en", "de", "zh"])
-
-
-# --- row normalisation ---------------------------------------------------------------------
-
-
-def test_row_forms_are_equivalent() -> None:
-    base = {"fact_id": 7, "question": " Q? ", "options": {"a": "x", "B": "y", "C": "z", "D": "w"}}
-    forms = [
-        {**base, "answer_index": 2},
-        {**base, "answer_index": " 2 "},
-        {**base, "answer": "c"},
-        {**base, "answer_text": "z"},
-        {**base, "answer_index": 2.0, "answer_text": " z", "answer": "C"},
-        {"fact_id": "7", "question": "Q?", "options": ["x", "y", "z", "w"], "answer_index": 2},
-        {
-            "fact_id": "7",
-            "question": "Q?",
-            "option_a": "x",
-            "option_b": "y",
-            "option_c": "z",
-            "option_d": "w",
-            "answer_index": 2,
-        },
-    ]
-    out = [normalise_row(f, where="f", language="en") for f in forms]
-    assert all(o == out[0] for o in out)
-    assert out[0]["fact_id"] == "7" and out[0]["question"] == "Q?" and out[0]["answer_text"] == "z"
-    assert out[0]["option_ids"] is None and out[0]["property_id"] is None
-
-
-def test_text_is_nfc() -> None:
-    decomposed = unicodedata.normalize("NFD", "Ägypten")
-    row = normalise_row(
-        {"fact_id": "f", "question": "Wo?", "options": [decomposed, "b", "c", "d"], "answer_text": "Ägypten"},
-        where="f",
-        language="de",
-    )
-    assert row["option_a"] == row["answer_text"] == "Ägypten" and row["answer_index"] == 0
-
-
-# --- alignment of one fact ---------------------------------------------------------------------
-
-
-def test_align_fact_gold_text_elimination() -> None:
-    opts = {
-        "en": ["Paris", "Lyon", "Nice", "Lille"],
-        "de": ["lyon", "Nizza", "Lille", "Paris"],
-        "zh": ["巴黎", "里昂", "尼斯", "里尔"],
-    }
-    answers = {"en": 0, "de": 3, "zh": 0}
-    assert align_fact({k: opts[k] for k in ("en", "de")}, answers, "en") == {"en": [0, 1, 2, 3], "de": [1, 2, 3, 0]}
-    # zh: three transliterations left after the gold; en and de still align
-    assert align_fact(opts, answers, "en") == {"en": [0, 1, 2, 3], "de": [1, 2, 3, 0], "zh": None}
-
-
-def test_align_fact_refuses_ambiguous_text() -> None:
-    # Two equal texts on one side must not be matched by text (which one is which?).
-    opts = {"en": ["A", "X", "X", "B"], "de": ["A", "B", "X", "Y"]}
-    assert align_fact(opts, {"en": 0, "de": 0}, "en")["de"] is None
 
 
 # --- errors: every malformed input names the file and line -------------------------------------

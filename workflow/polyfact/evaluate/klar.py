@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.scoring import NORMALISATIONS, normalise, score_continuations
 from polyfact.models.padding import pad_batch, pad_id
+from polyfact.text import clean_text, nfc
 
 SUBJECT = "<subject>"
 MASK = "<mask>"
@@ -32,10 +33,6 @@ SAMPLE_FIELDS = ("subject", "object", "object_candidates", "index", "subject_en"
 FILE_KEYS = ("name", "relation_id", "prompt_templates", "samples")
 # ASCII, full-width and Arabic commas all separate candidates.
 _CANDIDATE_SPLIT = re.compile("[,\uff0c\u060c]")
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,7 @@ def parse_candidates(raw: str | Sequence[str]) -> tuple[str, ...]:
     """Candidate labels from the comma-separated string (ASCII `,`, full-width `，`, Arabic `،`),
     NFC, stripped, empties dropped. A list of strings (a variant some exports use) is accepted."""
     parts = _CANDIDATE_SPLIT.split(raw) if isinstance(raw, str) else list(raw)
-    return tuple(c for c in (nfc(str(p)).strip() for p in parts) if c)
+    return tuple(c for c in (clean_text(str(p)) for p in parts) if c)
 
 
 def index_key(index: str) -> tuple[int, int, str]:
@@ -106,7 +103,7 @@ def index_key(index: str) -> tuple[int, int, str]:
 def _text(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PolyfactError(f"{where}: field {field!r} must be a non-empty string, got {value!r}")
-    return nfc(value).strip()
+    return clean_text(value)
 
 
 def _templates(value: Any, path: Path) -> tuple[str, ...]:
@@ -225,7 +222,7 @@ def load_klar(klar_dir: str | Path, languages: Sequence[str]) -> Klar:
 
 def pair_key(subject: str, obj: str) -> tuple[str, str]:
     """The identity of an English (subject, object) pair for decontamination."""
-    return (nfc(subject).strip().casefold(), nfc(obj).strip().casefold())
+    return (clean_text(subject).casefold(), clean_text(obj).casefold())
 
 
 def trained_pairs(rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
@@ -385,8 +382,8 @@ def lenient_match(prediction: str, gold: str) -> bool:
     a whole whitespace token of the prediction (a run of tokens for a multi-word gold; tokens
     stripped of surrounding punctuation), or if the prediction (past leading punctuation) starts
     with the gold — which also covers scripts written without spaces ("东京。" for "东京")."""
-    p = nfc(prediction).lower().strip()
-    g = nfc(gold).lower().strip()
+    p = clean_text(prediction).lower()
+    g = clean_text(gold).lower()
     if not g or not p:
         return False
     if p == g or _strip_punct(p) == g:
