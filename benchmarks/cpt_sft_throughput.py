@@ -17,10 +17,11 @@ import torch
 from polyfact.facts import read_facts
 from polyfact.io import read_jsonl
 from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
-from polyfact.train.common import LoraSpec, RunSpec
+from polyfact.prompts import LETTERS, sft_prompt
 from polyfact.train.cpt import CptSettings, train_cpt
 from polyfact.train.parallel import render_parallel, toy_parallel_rows
-from polyfact.train.sft import LETTERS, sft_prompt, train_sft
+from polyfact.train.settings import LoraSpec, RunSpec
+from polyfact.train.sft import train_sft
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 
@@ -61,13 +62,11 @@ def run_all(
     lora = LoraSpec(r=64, alpha=128, dropout=0.05)
     table: list[tuple[str, int, str, int, float]] = []
     for name, lora_spec in (("full", None), ("lora", lora)):
+        quiet = {"max_steps": args.steps, "save_steps": 10**6, "logging_steps": 10**6}
         spec = RunSpec(
             out_dir=work / f"cpt-{name}",
             checkpoint_dir=work / f"ckpt-cpt-{name}",
-            max_steps=args.steps,
-            batch_size=args.cpt_batch,
-            save_steps=10**6,
-            logging_steps=10**6,
+            trainer=quiet | {"per_device_train_batch_size": args.cpt_batch, "learning_rate": 1e-4},
             lora=lora_spec,
         )
         s = train_cpt(work / "base", spec.out_dir, rows, spec, CptSettings(block_size=args.block_size))
@@ -77,9 +76,7 @@ def run_all(
         spec = RunSpec(
             out_dir=work / f"sft-{name}",
             checkpoint_dir=work / f"ckpt-sft-{name}",
-            max_steps=args.steps,
-            save_steps=10**6,
-            logging_steps=10**6,
+            trainer=quiet | {"learning_rate": 1e-4},
             lora=lora_spec,
         )
         s = train_sft(work / "base", spec.out_dir, records, spec, facts_per_step=args.facts_per_step)

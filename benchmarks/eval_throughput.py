@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 import torch
-from polyfact.dataset.build import OPTION_KEYS
-from polyfact.evaluate.scoring import mcq_prompt, score_continuations, score_one
+from polyfact.evaluate.scoring import score_continuations, score_one
 from polyfact.io import read_jsonl
 from polyfact.models.load import load_model
+from polyfact.prompts import mcq_prompt
+from polyfact.records import OPTION_KEYS
 
 
 def main() -> None:

@@ -23,8 +23,10 @@ from typing import Any
 import torch
 import yaml
 from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
-from polyfact.train.common import RunSpec
-from polyfact.train.grpo import GrpoSettings, build_trainer, grpo_prompt
+from polyfact.prompts import grpo_prompt
+from polyfact.train.grpo import build_trainer
+from polyfact.train.rewards import RewardSpec
+from polyfact.train.settings import RunSpec
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 LANGS = ("en", "de", "ru", "zh", "bn", "sw", "ja", "ar")
@@ -103,15 +105,21 @@ def bench_grpo(
         spec = RunSpec(
             out_dir=Path(tmp) / "out",
             checkpoint_dir=Path(tmp) / "ckpt",
-            max_steps=args.steps + 1,
-            save_steps=10_000,
-            logging_steps=1,
-            learning_rate=1e-5,
-            extra={"generation_kwargs": {"min_new_tokens": args.new_tokens}, "disable_tqdm": True},
+            trainer={
+                "max_steps": args.steps + 1,
+                "save_steps": 10_000,
+                "logging_steps": 1,
+                "learning_rate": 1e-5,
+                "num_generations": args.generations,
+                "max_completion_length": args.new_tokens,
+                "temperature": 0.7,
+                "top_p": 0.95,
+                "generation_kwargs": {"min_new_tokens": args.new_tokens},
+                "disable_tqdm": True,
+            },
         )
-        settings = GrpoSettings(num_generations=args.generations, max_new_tokens=args.new_tokens)
         data = records(langs, args.steps + 1)
-        trainer, _ = build_trainer(model, tokenizer, data, scaffolds(langs), spec, settings)
+        trainer, _ = build_trainer(model, tokenizer, data, scaffolds(langs), spec, RewardSpec())
         generate = trainer._generate_single_turn
         gen_seconds: list[float] = []
 

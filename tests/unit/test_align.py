@@ -7,9 +7,9 @@ import unicodedata
 from typing import Any
 
 import pytest
-from polyfact.dataset.build import OPTION_KEYS
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.align import align_fact, assign_option_ids, choose_pivot
+from polyfact.records import OPTION_KEYS
 
 # --- alignment of one fact ---------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,50 @@ def test_semantic_errors_name_the_key(mutate, needle: str) -> None:
     mutate(config)
     with pytest.raises(ConfigError, match=needle):
         check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("section", "patch", "needle"),
+    [
+        ("cpt", {"learnin_rate": 1}, r"cpt\.learnin_rate: not a field of TrainingArguments"),
+        ("grpo", {"steps": 3}, r"grpo\.steps: not a field of GRPOConfig; did you mean max_steps"),
+        ("sft", {"per_device_train_batch_size": 8}, r"sft\.per_device_train_batch_size: derived"),
+        ("grpo", {"steps_per_generation": 2}, r"grpo\.steps_per_generation: derived"),
+        ("training", {"gradient_checkpointing": True}, r"training\.gradient_checkpointing: deprecated"),
+        ("training", {"num_generations": 2}, r"training\.num_generations: not a field of TrainingArguments"),
+        ("training", {"per_device_train_batch_size": 2}, r"training\.per_device_train_batch_size: derived"),
+        ("cpt", {"seed": 3}, r"cpt\.seed: set by the workflow"),
+    ],
+)
+def test_trainer_section_errors_name_the_key(section: str, patch: dict, needle: str) -> None:
+    """The trainer sections are open in the schema; check_config rejects what the trainers would."""
+    config = copy.deepcopy(load("config.yaml"))
+    config[section].update(patch)
+    with pytest.raises(ConfigError, match=needle):
+        check_config(config)
+
+
+def test_any_trainer_field_passes_check_config() -> None:
+    config = copy.deepcopy(load("config.yaml"))
+    config["cpt"]["adam_beta2"] = 0.95
+    config["sft"]["lr_scheduler_type"] = "cosine"
+    config["grpo"]["epsilon_high"] = 0.28
+    config["training"]["optim"] = "adamw_torch"
+    check_config(config)
+
+
+def test_trainer_check_imports_no_trainer_library() -> None:
+    """check_config runs at every workflow parse: checking the trainer sections must not import
+    transformers, trl or torch (seconds)."""
+    code = (
+        "import json, sys\n"
+        "from polyfact.train.settings import check_trainer_sections\n"
+        "check_trainer_sections(json.loads(sys.argv[1]))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))\n"
+    )
+    config = load("config.yaml")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(config)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_digests_change_with_slice_and_code() -> None:

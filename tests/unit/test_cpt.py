@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 from polyfact.errors import PolyfactError
-from polyfact.train.common import LoraSpec, RunSpec
 from polyfact.train.cpt import CptSettings, causal_collate, train_cpt
+from polyfact.train.settings import LoraSpec, RunSpec
 from transformers import AutoModelForCausalLM
 
 ROWS = [{"en": f"Question {k}?", "de": f"Frage {k}?", "ru": f"Вопрос {k}?"} for k in range(40)]
 
 
-def spec_for(tmp_path: Path, **kw) -> RunSpec:
-    args = dict(out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", max_steps=2, batch_size=2, save_steps=100)
-    return RunSpec(**(args | kw))
+def spec_for(tmp_path: Path, lora: LoraSpec | None = None, **trainer) -> RunSpec:
+    fields = {"max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 100}
+    return RunSpec(tmp_path / "out", tmp_path / "ckpt", trainer=fields | trainer, lora=lora)
 
 
 def test_collate_labels_every_token_including_eos() -> None:
@@ -26,7 +26,7 @@ def test_collate_labels_every_token_including_eos() -> None:
 
 
 def test_train_cpt_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
-    spec = spec_for(tmp_path, learning_rate=1e-2, grad_accum=2)
+    spec = spec_for(tmp_path, learning_rate=1e-2, gradient_accumulation_steps=2)
     stats = train_cpt(tiny_model_dir, spec.out_dir, ROWS, spec, CptSettings(block_size=32))
     assert stats["steps"] == 2
     assert stats["tokens_trained"] == 2 * 2 * 2 * 32  # steps × batch × grad_accum × block

@@ -9,17 +9,12 @@ from typing import Any
 
 import pytest
 import torch
-from polyfact.train.common import RunSpec
-from polyfact.train.grpo import (
-    FactGroupSampler,
-    FactRolloutReward,
-    GrpoSettings,
-    build_dataset,
-    build_trainer,
-    grpo_prompt,
-    train_grpo,
-)
+from polyfact.errors import PolyfactError
+from polyfact.prompts import grpo_prompt
+from polyfact.train.grouping import FactGroupSampler
+from polyfact.train.grpo import FactRolloutReward, build_trainer, grpo_config, grpo_dataset, train_grpo
 from polyfact.train.rewards import RewardSpec
+from polyfact.train.settings import LoraSpec, RunSpec
 
 LANGS = ["en", "bn"]
 SCAFFOLDS = {
@@ -69,22 +64,23 @@ def test_prompt_holds_question_options_scaffold_and_cue() -> None:
 
 
 def test_dataset_is_fact_major_and_rejects_mismatched_facts() -> None:
-    dataset, groups = build_dataset(records(3), SCAFFOLDS)
+    dataset, groups = grpo_dataset(records(3), SCAFFOLDS)
     assert groups == [[0, 1], [2, 3], [4, 5]]
     assert dataset["language"] == ["en", "bn"] * 3
     assert all(len({dataset[i]["fact_id"] for i in g}) == 1 for g in groups)
+    assert dataset[3]["prompt"] == grpo_prompt(record(1, "bn"), SCAFFOLDS["bn"])
     broken = records(3)
     broken["bn"] = broken["bn"][:2]
-    with pytest.raises(ValueError, match="fact sets differ"):
-        build_dataset(broken, SCAFFOLDS)
-    with pytest.raises(ValueError, match="scaffold"):
-        build_dataset(records(1), {"en": "x"})
+    with pytest.raises(PolyfactError, match="different facts"):
+        grpo_dataset(broken, SCAFFOLDS)
+    with pytest.raises(PolyfactError, match="scaffold"):
+        grpo_dataset(records(1), {"en": "x"})
 
 
 def test_sampler_yields_whole_facts_in_order() -> None:
     groups = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
     g = 2
-    sampler = FactGroupSampler(groups, num_generations=g, seed=7)
+    sampler = FactGroupSampler(groups, 7, num_generations=g)
     order = list(sampler)
     assert len(order) == len(sampler) == 4 * 3 * g
     steps = [order[i : i + 3 * g] for i in range(0, len(order), 3 * g)]
@@ -94,8 +90,8 @@ def test_sampler_yields_whole_facts_in_order() -> None:
         assert step == [i for i in groups[fact] for _ in range(g)]  # languages in order, each ×G
         seen.append(fact)
     assert sorted(seen) == [0, 1, 2, 3]  # every fact once per epoch
-    assert list(FactGroupSampler(groups, num_generations=g, seed=7)) == order  # deterministic
-    many = FactGroupSampler([[i] for i in range(20)], num_generations=1, seed=7)
+    assert list(FactGroupSampler(groups, 7, num_generations=g)) == order  # deterministic
+    many = FactGroupSampler([[i] for i in range(20)], 7)
     first = list(many)
     many.set_epoch(1)
     assert list(many) != first and sorted(list(many)) == sorted(first)  # a new permutation per epoch
@@ -103,10 +99,10 @@ def test_sampler_yields_whole_facts_in_order() -> None:
 
 def test_sampler_repeats_chunks_like_trl() -> None:
     groups = [[0, 1], [2, 3], [4, 5]]
-    order = list(FactGroupSampler(groups, num_generations=2, repeat_count=2, facts_per_batch=1, shuffle=False))
+    order = list(FactGroupSampler(groups, 0, num_generations=2, repeat_count=2, facts_per_batch=1, shuffle=False))
     assert order[:8] == [0, 0, 1, 1] * 2
     assert len(order) == 3 * 2 * 2 * 2
-    two = list(FactGroupSampler(groups, num_generations=1, facts_per_batch=2, shuffle=False))
+    two = list(FactGroupSampler(groups, 0, facts_per_batch=2, shuffle=False))
     assert two == [0, 1, 2, 3]  # the third fact does not fill a chunk of two
 
 
@@ -147,9 +143,28 @@ def test_reward_rejects_incomplete_facts() -> None:
         reward_call(reward, TEXTS[:5], ["en"] * 3 + ["bn"] * 2)
 
 
-def spec_for(tmp_path: Path, **kw: Any) -> RunSpec:
-    defaults: dict[str, Any] = {"max_steps": 2, "save_steps": 100, "logging_steps": 1, "learning_rate": 1e-3}
-    return RunSpec(out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", **(defaults | kw))
+def spec_for(tmp_path: Path, lora: LoraSpec | None = None, **trainer: Any) -> RunSpec:
+    """GRPOConfig fields as the config gives them (G=2, 4 new tokens unless `trainer` says otherwise)."""
+    defaults: dict[str, Any] = {
+        "max_steps": 2,
+        "save_steps": 100,
+        "logging_steps": 1,
+        "learning_rate": 1e-3,
+        "num_generations": 2,
+        "max_completion_length": 4,
+        "temperature": 0.7,
+        "top_p": 0.95,
+    }
+    return RunSpec(tmp_path / "out", tmp_path / "ckpt", trainer=defaults | trainer, lora=lora)
+
+
+def test_grpo_config_holds_one_fact_per_step(tmp_path: Path) -> None:
+    args = grpo_config(spec_for(tmp_path, num_generations=4, gradient_accumulation_steps=2), n_langs=3)
+    assert (args.per_device_train_batch_size, args.steps_per_generation) == (6, 2)
+    assert args.generation_batch_size == 12  # languages × G: one fact per generation
+    assert not args.bf16 and not args.activation_checkpointing and not args.use_vllm  # CPU, whatever TRL's defaults
+    with pytest.raises(PolyfactError, match="gradient_accumulation_steps=5"):
+        grpo_config(spec_for(tmp_path, num_generations=4, gradient_accumulation_steps=5), n_langs=3)
 
 
 @pytest.mark.parametrize("pooling", ["fact", "per_lang"])
@@ -161,8 +176,8 @@ def test_trl_advantages_shared_across_languages(tiny_model_dir: Path, tmp_path: 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     reward = RewardSpec(pooling=pooling)  # type: ignore[arg-type]
-    settings = GrpoSettings(num_generations=3, max_new_tokens=4, reward=reward)
-    trainer, _ = build_trainer(model, tokenizer, records(2), SCAFFOLDS, spec_for(tmp_path), settings)
+    spec = spec_for(tmp_path, num_generations=3)
+    trainer, _ = build_trainer(model, tokenizer, records(2), SCAFFOLDS, spec, reward)
     scripted = [tokenizer.encode(t) + [tokenizer.eos_token_id] for t in TEXTS]
     trainer._generate_single_turn = lambda *a, **k: (scripted, None)  # type: ignore[method-assign]
     batch = [trainer.train_dataset[i] for i in list(trainer._get_train_sampler())[:6]]
@@ -184,7 +199,6 @@ def read_stats(out: Path) -> dict[str, Any]:
 def test_train_grpo_end_to_end_and_resume(tiny_model_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    settings = GrpoSettings(num_generations=2, max_new_tokens=4)
     spec = spec_for(tmp_path, save_steps=1)
     # A first attempt that leaves a checkpoint behind, as a killed job would.
     trainer, _ = build_trainer(
@@ -193,13 +207,13 @@ def test_train_grpo_end_to_end_and_resume(tiny_model_dir: Path, tmp_path: Path) 
         records(4),
         SCAFFOLDS,
         spec,
-        settings,
+        RewardSpec(),
     )
     trainer.train()
     assert (spec.checkpoint_dir / "checkpoint-2").is_dir()
 
     rerun = spec_for(tmp_path, max_steps=3, save_steps=1)
-    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(4), SCAFFOLDS, rerun, settings)
+    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(4), SCAFFOLDS, rerun, RewardSpec())
     assert stats["resumed_from"] is not None and stats["resumed_from"].endswith("checkpoint-2")
     assert stats["steps"] == 3
     saved = read_stats(tmp_path / "out")
@@ -207,18 +221,17 @@ def test_train_grpo_end_to_end_and_resume(tiny_model_dir: Path, tmp_path: Path) 
     assert saved["tokens_generated_this_attempt"] > 0
     assert [e["step"] for e in saved["reward_history"]] == [1, 2, 3]  # restored log history + the new step
     assert saved["final_rollouts_all_correct"] is not None
+    assert saved["settings"]["num_generations"] == 2 and saved["settings"]["reward"]["pooling"] == "fact"
     assert not spec.checkpoint_dir.exists()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
     assert model.config.model_type == "qwen2"
 
 
 def test_train_grpo_fresh_run_with_lora(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from polyfact.train.common import LoraSpec
     from transformers import AutoModelForCausalLM
 
-    settings = GrpoSettings(num_generations=2, max_new_tokens=4)
     spec = spec_for(tmp_path, lora=LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj", "up_proj")))
-    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(3), SCAFFOLDS, spec, settings)
+    stats = train_grpo(tiny_model_dir, tmp_path / "out", records(3), SCAFFOLDS, spec, RewardSpec())
     assert stats["resumed_from"] is None and stats["steps"] == 2
     assert [e["step"] for e in stats["reward_history"]] == [1, 2]
     saved = read_stats(tmp_path / "out")

@@ -1,5 +1,5 @@
-"""The CPT parallel corpus: toy rows hold translations only, seeded rendering, packing keeps
-row boundaries, and the JSONL / local HF dataset loaders."""
+"""Parallel text: toy CPT rows hold translations only, seeded rendering, packing keeps row
+boundaries, and the JSONL / local HF dataset corpus readers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import random
 from pathlib import Path
 
 import pytest
+from polyfact.corpus import load_parallel_corpus
 from polyfact.errors import PolyfactError
 from polyfact.facts import Fact, facts_frame
-from polyfact.train.parallel import load_parallel_corpus, pack, render_parallel, toy_parallel_rows
+from polyfact.train.parallel import pack, render_parallel, toy_parallel_rows
 
 LANGS = ["en", "de", "ru"]
 FRANCE = {"en": "France", "de": "Frankreich", "ru": "Франция"}

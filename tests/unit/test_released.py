@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from polyfact.dataset.build import OPTION_KEYS, make_record
+from polyfact.dataset.build import make_record
 from polyfact.dataset.items import Item
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.released import load_mcq
+from polyfact.records import OPTION_KEYS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "released_polyfact"
 LANGS = ["en", "de", "ar", "zh", "bn"]

@@ -11,15 +11,10 @@ import pytest
 import torch
 from polyfact.errors import PolyfactError
 from polyfact.models.toy import train_tokenizer
-from polyfact.train.common import LoraSpec, RunSpec
-from polyfact.train.sft import (
-    FactGroupedSampler,
-    build_sft_trainer,
-    letter_loss,
-    letter_token_ids,
-    sft_prompt,
-    train_sft,
-)
+from polyfact.prompts import sft_prompt
+from polyfact.train.grouping import FactGroupSampler
+from polyfact.train.settings import LoraSpec, RunSpec
+from polyfact.train.sft import build_sft_trainer, letter_loss, letter_token_ids, sft_arguments, train_sft
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -52,11 +47,9 @@ def records(n_facts: int) -> dict[str, list[dict]]:
     return out
 
 
-def spec_for(tmp_path: Path, **kw) -> RunSpec:
-    args = dict(
-        out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", max_steps=2, save_steps=100, logging_steps=1
-    )
-    return RunSpec(**(args | kw))
+def spec_for(tmp_path: Path, lora: LoraSpec | None = None, **trainer) -> RunSpec:
+    fields = {"max_steps": 2, "save_steps": 100, "logging_steps": 1}
+    return RunSpec(tmp_path / "out", tmp_path / "ckpt", trainer=fields | trainer, lora=lora)
 
 
 def test_prompt_exact() -> None:
@@ -155,11 +148,18 @@ def test_every_batch_holds_whole_facts(tiny_model_dir: Path, tmp_path: Path) -> 
     assert sorted(seen) == list(range(5))
 
 
+def test_micro_batch_is_whole_facts(tmp_path: Path) -> None:
+    args = sft_arguments(spec_for(tmp_path, gradient_accumulation_steps=2), facts_per_step=4, n_langs=3)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (6, 2)  # 2 facts × 3 languages
+    with pytest.raises(PolyfactError, match="facts_per_step=3"):
+        sft_arguments(spec_for(tmp_path, gradient_accumulation_steps=2), facts_per_step=3, n_langs=3)
+
+
 def test_sampler_seeded_per_epoch() -> None:
     groups = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
-    s = FactGroupedSampler(groups, seed=3)
+    s = FactGroupSampler(groups, 3)
     first = list(s)
-    assert list(FactGroupedSampler(groups, seed=3)) == first
+    assert list(FactGroupSampler(groups, 3)) == first
     assert sorted(first) == list(range(12))
     assert all(first[i : i + 3] in groups for i in range(0, 12, 3))
     orders = set()

@@ -1,4 +1,4 @@
-"""Toy-world corpus and tokenizer, MCQ scoring against a direct computation, settings glue."""
+"""Toy-world corpus and tokenizer, MCQ scoring against a direct computation, the models report."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from polyfact.evaluate.mcq import predict
 from polyfact.evaluate.scoring import (
     continuation_ids,
     encode_item,
-    mcq_prompt,
     normalise,
     score_continuations,
     score_one,
 )
 from polyfact.evaluate.summary import accuracy_by_language
-from polyfact.models.toy import LETTER_LINES, ToyCorpusSpec, fact_lines, train_tokenizer
+from polyfact.models.toy import train_tokenizer
+from polyfact.prompts import mcq_prompt
 from polyfact.train.report import models_report, render_markdown
-from polyfact.train.settings import lora_spec, run_spec
 from polyfact.train.sft import letter_token_ids
+from polyfact.train.toy import LETTER_LINES, ToyCorpusSpec, fact_lines
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 TEMPLATES = {
@@ -148,15 +148,6 @@ def test_predict_and_accuracy(tiny_model_dir: Path) -> None:
     assert pred["correct"] == (pred["prediction"] == 2)
     assert all(math.isfinite(s) for s in pred["scores"])
     assert accuracy_by_language([pred]) == {"en": float(pred["correct"])}
-
-
-def test_settings_from_config_sections(tmp_path: Path) -> None:
-    spec = run_spec(
-        {"steps": 5, "learning_rate": 0.1, "lora": {"r": 8}}, {"save_steps": 2}, tmp_path / "o", tmp_path / "c", 3
-    )
-    assert (spec.max_steps, spec.save_steps, spec.seed, spec.lora.r, spec.lora.alpha) == (5, 2, 3, 8, 128)
-    assert lora_spec(None) is None
-    assert lora_spec({"target_modules": ["q_proj"]}).target_modules == ("q_proj",)
 
 
 def test_models_report(tmp_path: Path) -> None:

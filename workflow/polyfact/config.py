@@ -63,6 +63,15 @@ def check_config(config: Mapping[str, Any]) -> None:
     splits = config["dataset"]["splits"]
     if abs(sum(splits.values()) - 1.0) > 1e-6:
         raise ConfigError(f"dataset.splits: fractions must sum to 1, got {splits}")
+
+    # The trainer sections take Hugging Face's field names, which the schema leaves open.
+    from polyfact.train.settings import TrainerSettingsError, check_trainer_sections
+
+    try:
+        check_trainer_sections(config)
+    except TrainerSettingsError as err:
+        raise ConfigError(str(err)) from None
+
     check_templates(Path(config["dataset"]["templates_dir"]), langs["eval"], facts["relations"])
 
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from polyfact.commands import set_threads
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _from_section(cls: type[T], section: Mapping[str, Any]) -> T:
+    """A settings dataclass from the config section keys of the same names."""
+    return cls(**{f.name: section[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 def model_prepare(args: argparse.Namespace) -> None:
@@ -20,9 +29,11 @@ def model_prepare(args: argparse.Namespace) -> None:
     if args.source == "scratch":
         from polyfact.dataset.templates import load_templates
         from polyfact.facts import read_facts
-        from polyfact.models.toy import PretrainSpec, ToyCorpusSpec, ToyModelSpec, build_toy_base, option_lines
-        from polyfact.train.common import RunSpec
-        from polyfact.train.data import parallel_rows, records_by_language, scaffolds
+        from polyfact.models.toy import ToyModelSpec
+        from polyfact.prompts import answer_scaffolds
+        from polyfact.train.data import parallel_rows, records_by_language
+        from polyfact.train.settings import RunSpec
+        from polyfact.train.toy import PretrainSpec, ToyCorpusSpec, build_toy_base, option_lines
 
         toy, training = args.toy, args.training
         fact_ids = {r["fact_id"] for r in parallel_rows(args.data_dir)}
@@ -32,32 +43,20 @@ def model_prepare(args: argparse.Namespace) -> None:
             out_dir=Path(args.out),
             checkpoint_dir=Path(args.checkpoint_dir),
             seed=args.seed,
-            max_steps=1,  # set from the corpus size: `epochs` passes
-            batch_size=toy["batch_size"],
-            learning_rate=toy["learning_rate"],
-            warmup_ratio=toy["warmup_ratio"],
-            lr_scheduler="cosine",
-            save_steps=training["save_steps"],
-            logging_steps=training["logging_steps"],
+            trainer={"save_steps": training["save_steps"], "logging_steps": training["logging_steps"]},
         )
         build_toy_base(
             rows,
             load_templates(args.templates, args.languages),
             args.languages,
             args.low_resource,
-            ToyCorpusSpec(toy["high_resource_share"], toy["low_resource_share"]),
-            ToyModelSpec(
-                hidden_size=toy["hidden_size"],
-                num_layers=toy["num_layers"],
-                num_heads=toy["num_heads"],
-                num_kv_heads=toy["num_kv_heads"],
-                intermediate_size=toy["intermediate_size"],
-                max_position_embeddings=toy["max_position_embeddings"],
-            ),
-            PretrainSpec(epochs=toy["epochs"], vocab_size=toy["vocab_size"]),
+            _from_section(ToyCorpusSpec, toy),
+            _from_section(ToyModelSpec, toy),
+            _from_section(PretrainSpec, toy),
             run,
             option_lines(
-                records_by_language(args.data_dir, "train", ["en"])["en"], scaffolds(args.templates, ["en"])["en"]
+                records_by_language(args.data_dir, "train", ["en"])["en"],
+                answer_scaffolds(args.templates, ["en"])["en"],
             ),
         )
         return

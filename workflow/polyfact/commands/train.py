@@ -6,59 +6,65 @@ import argparse
 import logging
 
 from polyfact.commands import set_threads
+from polyfact.train.settings import RunSpec, run_spec
 
 log = logging.getLogger(__name__)
 
 
-def train(args: argparse.Namespace) -> None:
-    """Train one method (cpt, sft, grpo) from `--base`; chains pass the upstream checkpoint."""
-    from polyfact.train.data import parallel_rows, records_by_language, scaffolds
-    from polyfact.train.settings import run_spec
-
+def _run_spec(method: str, args: argparse.Namespace) -> RunSpec:
+    """The run's settings from the method's and the `training` config sections (checked: a
+    key that cannot work fails here, naming it, before any model is loaded)."""
     set_threads(args.threads)
-    spec = run_spec(args.settings, args.training, args.out, args.checkpoint_dir, args.seed)
-    if args.method == "cpt":
-        from polyfact.train.cpt import CptSettings, train_cpt
-        from polyfact.train.parallel import load_parallel_corpus, toy_parallel_rows
+    return run_spec(method, args.settings, args.training, args.out, args.checkpoint_dir, args.seed)
 
-        corpus = args.settings["corpus"]
-        if corpus["source"] == "toy":
-            from polyfact.facts import read_facts
 
-            rows = toy_parallel_rows(read_facts(args.facts), parallel_rows(args.data_dir), args.languages)
-        else:
-            rows = load_parallel_corpus(
-                corpus["path"],
-                args.languages,
-                fmt=corpus["source"],
-                split=corpus["split"],
-                text_field=corpus["text_field"],
-                lang_codes=corpus["lang_codes"],
-            )
-        train_cpt(args.base, args.out, rows, spec, CptSettings(block_size=args.settings["block_size"]))
-    elif args.method == "sft":
-        from polyfact.train.sft import train_sft
+def train_cpt(args: argparse.Namespace) -> None:
+    """CPT from `--base` on the toy world's parallel text or the configured corpus."""
+    from polyfact.train import cpt
 
-        records = records_by_language(args.data_dir, "train", args.languages)
-        train_sft(args.base, args.out, records, spec, args.settings["facts_per_step"])
+    spec = _run_spec("cpt", args)
+    corpus = args.settings["corpus"]
+    if corpus["source"] == "toy":
+        from polyfact.facts import read_facts
+        from polyfact.train.data import parallel_rows
+        from polyfact.train.parallel import toy_parallel_rows
+
+        rows = toy_parallel_rows(read_facts(args.facts), parallel_rows(args.data_dir), args.languages)
     else:
-        from polyfact.train.grpo import GrpoSettings, train_grpo
-        from polyfact.train.rewards import RewardSpec
+        from polyfact.corpus import load_parallel_corpus
 
-        g = args.settings
-        settings = GrpoSettings(
-            num_generations=g["num_generations"],
-            temperature=g["temperature"],
-            top_p=g["top_p"],
-            max_new_tokens=g["max_new_tokens"],
-            beta=g["beta"],
-            loss_type=g["loss_type"],
-            scale_rewards=g["scale_rewards"],
-            use_vllm=g["use_vllm"],
-            reward=RewardSpec(**g["reward"]),
+        rows = load_parallel_corpus(
+            corpus["path"],
+            args.languages,
+            fmt=corpus["source"],
+            split=corpus["split"],
+            text_field=corpus["text_field"],
+            lang_codes=corpus["lang_codes"],
         )
-        records = records_by_language(args.data_dir, "train", args.languages)
-        train_grpo(args.base, args.out, records, scaffolds(args.templates, args.languages), spec, settings)
+    cpt.train_cpt(args.base, args.out, rows, spec, cpt.CptSettings(block_size=args.settings["block_size"]))
+
+
+def train_sft(args: argparse.Namespace) -> None:
+    """SFT from `--base` (a chain passes its upstream checkpoint) on the training split."""
+    from polyfact.train import sft
+    from polyfact.train.data import records_by_language
+
+    spec = _run_spec("sft", args)
+    records = records_by_language(args.data_dir, "train", args.languages)
+    sft.train_sft(args.base, args.out, records, spec, args.settings["facts_per_step"])
+
+
+def train_grpo(args: argparse.Namespace) -> None:
+    """GRPO from `--base` (a chain passes its upstream checkpoint) on the training split."""
+    from polyfact.prompts import answer_scaffolds
+    from polyfact.train import grpo
+    from polyfact.train.data import records_by_language
+    from polyfact.train.rewards import RewardSpec
+
+    spec = _run_spec("grpo", args)
+    records = records_by_language(args.data_dir, "train", args.languages)
+    scaffolds = answer_scaffolds(args.templates, args.languages)
+    grpo.train_grpo(args.base, args.out, records, scaffolds, spec, RewardSpec(**args.settings["reward"]))
 
 
 def report_models(args: argparse.Namespace) -> None:

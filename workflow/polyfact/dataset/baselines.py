@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from polyfact.dataset.build import OPTION_KEYS
+from polyfact.records import OPTION_KEYS
 
 
 def _argmax_credit(scores: Sequence[float], gold: int, best: Callable[[Sequence[float]], float] = max) -> float:

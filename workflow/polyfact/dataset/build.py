@@ -18,11 +18,10 @@ from polyfact.dataset.options import build_pools, choose_distractors, shuffle_op
 from polyfact.dataset.splits import SPLITS, assign_splits
 from polyfact.dataset.templates import Templates, render_question
 from polyfact.io import write_json, write_jsonl
+from polyfact.records import OPTION_KEYS
 from polyfact.relations import relation_name
 
 log = logging.getLogger(__name__)
-LETTERS = "abcd"
-OPTION_KEYS = tuple(f"option_{c}" for c in LETTERS)  # the record's option fields, in order
 
 
 @dataclass

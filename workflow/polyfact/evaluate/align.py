@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from polyfact.dataset.build import OPTION_KEYS
 from polyfact.errors import PolyfactError
+from polyfact.records import OPTION_KEYS
 from polyfact.text import clean_text, nfc
 
 PIVOT = "en"

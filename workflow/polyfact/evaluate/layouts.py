@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polyfact.dataset.build import LETTERS, OPTION_KEYS
 from polyfact.errors import PolyfactError
 from polyfact.io import iter_jsonl
+from polyfact.records import OPTION_KEYS, OPTION_LETTERS
 from polyfact.text import clean_text
 
 FORMATS = (".jsonl", ".json", ".parquet")
-ANSWER_LETTERS = LETTERS.upper()  # "ABCD": the released layout's option keys and answer letters
+ANSWER_LETTERS = OPTION_LETTERS.upper()  # "ABCD": the released layout's option keys and answer letters
 TEXT_FIELDS = ("subject", "relation", "object")  # English labels, kept when a source has them
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]

@@ -8,9 +8,10 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from polyfact.dataset.build import OPTION_KEYS
 from polyfact.evaluate.metrics import ranking
-from polyfact.evaluate.scoring import mcq_prompt, normalise, score_continuations
+from polyfact.evaluate.scoring import normalise, score_continuations
+from polyfact.prompts import mcq_prompt
+from polyfact.records import OPTION_KEYS
 
 
 def predict(

@@ -22,10 +22,6 @@ from polyfact.models.padding import pad_batch, pad_id
 NORMALISATIONS = ("byte", "sum", "token", "char")
 
 
-def mcq_prompt(question: str) -> str:
-    return f"Question: {question}\nAnswer:"
-
-
 @dataclass
 class Scored:
     logprob: float  # summed log-probability of the continuation tokens

@@ -46,7 +46,7 @@ def load_texts(corpus: Mapping[str, Any], languages: Sequence[str], max_sentence
     if corpus["source"] == "dataset":
         rows = dataset_texts(corpus["path"], languages)
     else:
-        from polyfact.train.parallel import load_parallel_corpus
+        from polyfact.corpus import load_parallel_corpus
 
         rows = load_parallel_corpus(
             corpus["path"],

@@ -1,5 +1,5 @@
-"""What every training method shares: run settings, device choice, resume, LoRA, and the
-final save (merged weights + train_stats.json, swapped in atomically).
+"""What every training method shares: device choice, the trainer's arguments, resume, LoRA,
+and the final save (merged weights + train_stats.json, swapped in atomically).
 
 Checkpoints live outside the method's output directory (Snakemake deletes a failed job's
 outputs): a killed job rerun resumes from its last checkpoint instead of restarting.
@@ -7,58 +7,27 @@ outputs): a killed job rerun resumes from its last checkpoint instead of restart
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.integrations import MLflowCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from polyfact.io import atomic_dir, write_json
 from polyfact.tracking import active as tracking_active
+from polyfact.train.settings import LoraSpec, RunSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoraSpec:
-    """PEFT LoRA adapter settings (paper: r64/α128 on attention for SFT; attention+MLP for GRPO)."""
-
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
-    target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-@dataclass
-class RunSpec:
-    """Settings common to every method's trainer."""
-
-    out_dir: Path
-    checkpoint_dir: Path
-    seed: int = 1234
-    max_steps: int = 100
-    batch_size: int = 8
-    grad_accum: int = 1
-    learning_rate: float = 1e-4
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lr_scheduler: str = "linear"
-    save_steps: int = 50
-    logging_steps: int = 10
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    lora: LoraSpec | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+ArgsT = TypeVar("ArgsT", bound=TrainingArguments)
 
 
 def on_gpu() -> bool:
@@ -70,34 +39,49 @@ def model_dtype(bf16: bool) -> torch.dtype:
     return torch.bfloat16 if bf16 and on_gpu() else torch.float32
 
 
-def trainer_kwargs(spec: RunSpec) -> dict[str, Any]:
-    """Keyword arguments valid for TrainingArguments and TRL's SFTConfig/GRPOConfig alike."""
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "bf16": False,
+    "activation_checkpointing": False,
+    "save_total_limit": 2,
+    "dataloader_num_workers": 0,
+    "disable_tqdm": False,
+}
+"""The project's defaults where the config sets nothing (TRL's differ: bf16 and checkpointing on)."""
+
+GPU_ONLY = ("bf16", "activation_checkpointing", "use_vllm")
+"""Fields that stay off on CPU whatever the config says (the same config runs on both)."""
+
+
+def trainer_value(spec: RunSpec, cls: type[TrainingArguments], name: str) -> Any:
+    """A trainer field as the trainer will see it before derivation: configured, else `cls`'s default."""
+    if name in spec.trainer:
+        return spec.trainer[name]
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def training_arguments(
+    spec: RunSpec, cls: type[ArgsT] = TrainingArguments, derived: Mapping[str, Any] | None = None
+) -> ArgsT:
+    """`cls` (TrainingArguments or a TRL config) from the project defaults overlaid by the
+    configured fields (`spec.trainer`), the values the trainer derives, and what the workflow
+    fixes. Parsed by `HfArgumentParser`, so an unknown field is an error
+    naming it."""
     gpu = on_gpu()
-    return {
+    fields = {**TRAINER_DEFAULTS, **spec.trainer}
+    for key in GPU_ONLY:
+        if key in fields:
+            fields[key] = bool(fields[key]) and gpu
+    fixed = {  # the keys of settings.FIXED_FIELDS
         "output_dir": str(spec.checkpoint_dir),
         "seed": spec.seed,
         "data_seed": spec.seed,
-        "max_steps": spec.max_steps,
-        "per_device_train_batch_size": spec.batch_size,
-        "gradient_accumulation_steps": spec.grad_accum,
-        "learning_rate": spec.learning_rate,
-        "lr_scheduler_type": spec.lr_scheduler,
-        "warmup_steps": spec.warmup_ratio,  # a float in [0, 1) is a ratio of max_steps (transformers 5)
-        "weight_decay": spec.weight_decay,
-        "max_grad_norm": spec.max_grad_norm,
-        "save_strategy": "steps",
-        "save_steps": spec.save_steps,
-        "save_total_limit": 2,
-        "logging_steps": spec.logging_steps,
-        "report_to": "none",
         "use_cpu": not gpu,
-        "bf16": spec.bf16 and gpu,
-        "gradient_checkpointing": spec.gradient_checkpointing and gpu,
-        "dataloader_num_workers": 0,
+        "report_to": "none",
+        "save_strategy": "steps",
         "remove_unused_columns": False,
-        "disable_tqdm": False,
-        **spec.extra,
     }
+    (args,) = HfArgumentParser(cls).parse_dict({**fields, **(derived or {}), **fixed}, allow_extra_keys=False)
+    return args
 
 
 def apply_lora(model: PreTrainedModel, lora: LoraSpec | None) -> PreTrainedModel:

@@ -10,16 +10,18 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
+from polyfact.corpus import ParallelRow
 from polyfact.errors import PolyfactError
-from polyfact.train.common import RunSpec, apply_lora, model_dtype, save_final, train_with_resume, trainer_kwargs
-from polyfact.train.parallel import ParallelRow, pack, render_parallel
+from polyfact.train.common import apply_lora, model_dtype, save_final, train_with_resume, training_arguments
+from polyfact.train.parallel import pack, render_parallel
+from polyfact.train.settings import RunSpec
 
 
 @dataclass
 class CptSettings:
-    """CPT-specific settings (the rest is the shared RunSpec)."""
+    """CPT's own settings (the trainer's are TrainingArguments fields in RunSpec.trainer)."""
 
     block_size: int = 256
 
@@ -49,9 +51,9 @@ def train_cpt(
     blocks = pack((render_parallel(row, rng) for row in rows), tokenizer, settings.block_size)
     if not blocks:
         raise PolyfactError(f"parallel corpus of {len(rows)} rows fills no block of {settings.block_size} tokens")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.bf16))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.trainer.get("bf16", False)))
     model = apply_lora(model, spec.lora)
-    args = TrainingArguments(**trainer_kwargs(spec))
+    args = training_arguments(spec)
     trainer = Trainer(
         model=model,
         args=args,

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from polyfact.dataset.splits import SPLITS
 from polyfact.errors import PolyfactError
 from polyfact.io import read_jsonl
@@ -27,14 +25,3 @@ def records_by_language(data_dir: str | Path, split: str, languages: Sequence[st
 def parallel_rows(data_dir: str | Path) -> list[dict[str, Any]]:
     """The parallel view (one row per fact, every language) of all splits."""
     return [row for split in SPLITS for row in read_jsonl(Path(data_dir) / "parallel" / f"{split}.jsonl")]
-
-
-def scaffolds(templates_dir: str | Path, languages: Sequence[str]) -> dict[str, str]:
-    """Each language's instruction to answer with the option text (GRPO prompts)."""
-    out = {}
-    for lang in languages:
-        data = yaml.safe_load((Path(templates_dir) / f"{lang}.yaml").read_text(encoding="utf-8")) or {}
-        if not data.get("answer_scaffold"):
-            raise PolyfactError(f"{templates_dir}/{lang}.yaml has no answer_scaffold")
-        out[lang] = data["answer_scaffold"]
-    return out

@@ -17,10 +17,9 @@ paper (tests/unit/test_grpo.py checks this through TRL's own code path).
 
 from __future__ import annotations
 
-import random
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,124 +28,55 @@ from torch.utils.data import Sampler
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from trl import GRPOConfig, GRPOTrainer
 
-from polyfact.dataset.build import OPTION_KEYS
+from polyfact.errors import PolyfactError
+from polyfact.prompts import grpo_prompt
+from polyfact.records import OPTION_KEYS
 from polyfact.train.common import (
-    RunSpec,
     apply_lora,
     model_dtype,
-    on_gpu,
     save_final,
     train_with_resume,
-    trainer_kwargs,
+    trainer_value,
+    training_arguments,
 )
+from polyfact.train.grouping import FactGroupSampler, rows_by_fact
 from polyfact.train.rewards import Outcome, RewardSpec, judge, rollout_rewards
+from polyfact.train.settings import RunSpec
 
-ANSWER_CUE = "→"
-"""Last prompt line: a language-neutral cue after which the base model writes the answer."""
-
-
-@dataclass
-class GrpoSettings:
-    """GRPO knobs (paper: G=8, T=0.7, top-p 0.95, 32–48 new tokens, KL 0)."""
-
-    num_generations: int = 8
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 32
-    beta: float = 0.0
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    use_vllm: bool = False
-    reward: RewardSpec = field(default_factory=RewardSpec)
+GENERATION_FIELDS = (
+    "num_generations",
+    "temperature",
+    "top_p",
+    "max_completion_length",
+    "beta",
+    "loss_type",
+    "scale_rewards",
+    "use_vllm",
+)
+"""GRPOConfig fields recorded in train_stats.json (paper: G=8, T=0.7, top-p 0.95, 32–48 new tokens, KL 0)."""
 
 
-def grpo_prompt(row: Mapping[str, Any], scaffold: str) -> str:
-    """Plain-text prompt in the question's language (base models: no chat template)."""
-    options = "\n".join(f"- {row[k]}" for k in OPTION_KEYS)
-    return f"{row['question']}\n{options}\n{scaffold}\n{ANSWER_CUE}"
-
-
-def build_dataset(
+def grpo_dataset(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], scaffolds: Mapping[str, str]
 ) -> tuple[Dataset, list[list[int]]]:
-    """Prompt rows ordered fact by fact (facts sorted by id, languages in the mapping's
-    order) and, per fact, the row indices of its languages (the sampler's groups)."""
-    langs = list(records_by_lang)
-    if not langs:
-        raise ValueError("no training languages")
-    missing = [lang for lang in langs if lang not in scaffolds]
+    """Prompt rows fact by fact (see `rows_by_fact`) and, per fact, the row indices of its
+    languages (the sampler's groups)."""
+    missing = [lang for lang in records_by_lang if lang not in scaffolds]
     if missing:
-        raise ValueError(f"no answer scaffold for {missing}")
-    by_lang = {lang: {r["fact_id"]: r for r in records_by_lang[lang]} for lang in langs}
-    facts = sorted(by_lang[langs[0]])
-    for lang in langs[1:]:
-        if set(by_lang[lang]) != set(facts):
-            raise ValueError(f"fact sets differ between {langs[0]} and {lang}: a rollout needs every language")
-    rows = []
-    for fact in facts:
-        for lang in langs:
-            r = by_lang[lang][fact]
-            rows.append(
-                {
-                    "prompt": grpo_prompt(r, scaffolds[lang]),
-                    "fact_id": fact,
-                    "language": lang,
-                    "options": [r[k] for k in OPTION_KEYS],
-                    "answer_index": int(r["answer_index"]),
-                }
-            )
-    n = len(langs)
-    groups = [list(range(i * n, (i + 1) * n)) for i in range(len(facts))]
-    return Dataset.from_list(rows), groups
-
-
-class FactGroupSampler(Sampler[int]):
-    """Yields whole facts: each fact's rows in order, each row `num_generations` times.
-
-    Facts are shuffled per epoch by an RNG seeded with (seed, epoch) (the Trainer calls `set_epoch`, so a
-    resumed run replays the same order). As with TRL's RepeatSampler, each chunk of
-    `facts_per_batch` facts (one per process) is repeated `repeat_count` times
-    (= num_iterations × steps_per_generation): the trainer generates on the first copy and
-    consumes buffered completions on the others.
-    """
-
-    def __init__(
-        self,
-        groups: Sequence[Sequence[int]],
-        num_generations: int,
-        repeat_count: int = 1,
-        facts_per_batch: int = 1,
-        seed: int = 0,
-        shuffle: bool = True,
-    ) -> None:
-        if not groups or len({len(g) for g in groups}) != 1:
-            raise ValueError("every fact group must hold the same (non-zero) number of languages")
-        self.groups = [list(g) for g in groups]
-        self.num_generations = num_generations
-        self.repeat_count = repeat_count
-        self.facts_per_batch = facts_per_batch
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order = list(range(len(self.groups)))
-        if self.shuffle:
-            random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
-        n_chunks = len(order) // self.facts_per_batch
-        for c in range(n_chunks):
-            chunk = order[c * self.facts_per_batch : (c + 1) * self.facts_per_batch]
-            for _ in range(self.repeat_count):
-                for fact in chunk:
-                    for index in self.groups[fact]:
-                        yield from [index] * self.num_generations
-
-    def __len__(self) -> int:
-        n_facts = len(self.groups) // self.facts_per_batch * self.facts_per_batch
-        return n_facts * len(self.groups[0]) * self.num_generations * self.repeat_count
+        raise PolyfactError(f"no answer scaffold for {missing}")
+    rows, groups = rows_by_fact(records_by_lang)
+    languages = list(records_by_lang)  # row i is in languages[i % len(languages)]
+    prompts = [
+        {
+            "prompt": grpo_prompt(r, scaffolds[lang]),
+            "fact_id": r["fact_id"],
+            "language": lang,
+            "options": [r[k] for k in OPTION_KEYS],
+            "answer_index": int(r["answer_index"]),
+        }
+        for r, lang in zip(rows, languages * len(groups), strict=True)
+    ]
+    return Dataset.from_list(prompts), groups
 
 
 class FactRolloutReward:
@@ -211,34 +141,26 @@ class FactGroupedGRPOTrainer(GRPOTrainer):
     def _get_train_sampler(self, dataset: Dataset | None = None) -> Sampler[int]:
         return FactGroupSampler(
             self.fact_groups,
-            self.num_generations,
+            self.args.seed,
+            num_generations=self.num_generations,
             repeat_count=self.num_iterations * self.args.steps_per_generation,
             facts_per_batch=self.accelerator.num_processes,
-            seed=self.args.seed,
             shuffle=self.shuffle_dataset,
         )
 
 
-def grpo_config(spec: RunSpec, settings: GrpoSettings, n_langs: int) -> GRPOConfig:
-    """One fact per optimizer step on each process: L·G sequences split into
-    `spec.grad_accum` micro-batches (`spec.batch_size` is not used by GRPO).
-    `spec.extra` still overrides any key."""
-    per_fact = n_langs * settings.num_generations
-    if per_fact % spec.grad_accum:
-        raise ValueError(f"grad_accum {spec.grad_accum} must divide languages × generations = {per_fact}")
-    grpo_keys = {
-        "per_device_train_batch_size": per_fact // spec.grad_accum,
-        "steps_per_generation": spec.grad_accum,
-        "num_generations": settings.num_generations,
-        "max_completion_length": settings.max_new_tokens,
-        "temperature": settings.temperature,
-        "top_p": settings.top_p,
-        "beta": settings.beta,
-        "loss_type": settings.loss_type,
-        "scale_rewards": settings.scale_rewards,
-        "use_vllm": settings.use_vllm and on_gpu(),
-    }
-    return GRPOConfig(**{**trainer_kwargs(spec), **grpo_keys, **spec.extra})
+def grpo_config(spec: RunSpec, n_langs: int) -> GRPOConfig:
+    """One fact per optimizer step on each process: its L·G sequences are generated at once
+    and split into gradient_accumulation_steps micro-batches (per_device_train_batch_size and
+    steps_per_generation are derived, never configured)."""
+    grad_accum = trainer_value(spec, GRPOConfig, "gradient_accumulation_steps")
+    per_fact = n_langs * trainer_value(spec, GRPOConfig, "num_generations")
+    if per_fact % grad_accum:
+        raise PolyfactError(
+            f"grpo.gradient_accumulation_steps={grad_accum} must divide languages × num_generations = {per_fact}"
+        )
+    derived = {"per_device_train_batch_size": per_fact // grad_accum, "steps_per_generation": grad_accum}
+    return training_arguments(spec, GRPOConfig, derived)
 
 
 def build_trainer(
@@ -247,15 +169,15 @@ def build_trainer(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
     scaffolds: Mapping[str, str],
     spec: RunSpec,
-    settings: GrpoSettings,
+    reward_spec: RewardSpec,
 ) -> tuple[FactGroupedGRPOTrainer, FactRolloutReward]:
     """The trainer and its reward function (kept to read the token count afterwards)."""
-    dataset, groups = build_dataset(records_by_lang, scaffolds)
-    reward = FactRolloutReward(settings.reward, n_langs=len(records_by_lang))
+    dataset, groups = grpo_dataset(records_by_lang, scaffolds)
+    reward = FactRolloutReward(reward_spec, n_langs=len(records_by_lang))
     trainer = FactGroupedGRPOTrainer(
         model=model,
         reward_funcs=[reward],
-        args=grpo_config(spec, settings, len(records_by_lang)),
+        args=grpo_config(spec, len(records_by_lang)),
         train_dataset=dataset,
         processing_class=tokenizer,
         fact_groups=groups,
@@ -276,7 +198,7 @@ def train_grpo(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
     scaffolds: Mapping[str, str],
     spec: RunSpec,
-    settings: GrpoSettings,
+    reward_spec: RewardSpec,
 ) -> dict[str, Any]:
     """Train GRPO from `model_dir`, save merged weights + train_stats.json to `out_dir`
     (which replaces `spec.out_dir`); resumes from `spec.checkpoint_dir` when interrupted."""
@@ -284,15 +206,15 @@ def train_grpo(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.bf16))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.trainer.get("bf16", False)))
     model = apply_lora(model, spec.lora)
-    trainer, reward = build_trainer(model, tokenizer, records_by_lang, scaffolds, spec, settings)
+    trainer, reward = build_trainer(model, tokenizer, records_by_lang, scaffolds, spec, reward_spec)
     stats = train_with_resume(trainer, spec)
     stats |= {
         "method": "grpo",
         "languages": list(records_by_lang),
         "n_facts": len(trainer.fact_groups),
-        "settings": asdict(settings),
+        "settings": {k: getattr(trainer.args, k) for k in GENERATION_FIELDS} | {"reward": asdict(reward_spec)},
         "tokens_generated_this_attempt": reward.tokens_generated,
         **_summary(stats["log_history"]),
     }

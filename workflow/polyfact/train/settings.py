@@ -1,15 +1,111 @@
-"""Config sections (dicts validated by the workflow schema) -> the trainers' settings objects.
+"""Config sections -> what a training run is given: its trainer's arguments under Hugging Face's
+own field names, and the few settings that are the project's own.
 
-Kept apart from the trainers so a rule, the CLI and a test build identical settings.
+`cpt` and `sft` hold fields of transformers' `TrainingArguments` (our SFT is a plain `Trainer`
+with a four-letter loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds fields of TRL's
+`GRPOConfig`; `training` holds the jobs' resources and trainer fields shared by all three (a
+method's section overrides them). The job parses them with `HfArgumentParser.parse_dict`
+(train/common.py), so any field can be set and an unknown one is an error.
+`check_trainer_sections` fails the same way when the workflow is parsed, before any job runs.
+
+The project's own keys: `lora` (every method), CPT's `block_size` and `corpus`, SFT's
+`facts_per_step`, GRPO's `reward`. Some fields are set by the workflow itself (FIXED_FIELDS) or
+derived from other settings (DERIVED_FIELDS); setting one in the config is an error.
+
+No torch/transformers/trl import here: `polyfact.config.check_config` runs this at every
+workflow parse, and importing transformers' training arguments alone takes seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ast
+import difflib
+import importlib.util
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from polyfact.train.common import LoraSpec, RunSpec
+from polyfact.errors import PolyfactError
+
+METHODS = ("cpt", "sft", "grpo")
+RESOURCE_KEYS = frozenset({"threads", "gpus", "mem_mb", "runtime"})
+"""`training` keys that size the jobs (Snakemake resources), not the trainer."""
+
+PROJECT_KEYS = {
+    "cpt": frozenset({"lora", "block_size", "corpus"}),
+    "sft": frozenset({"lora", "facts_per_step"}),
+    "grpo": frozenset({"lora", "reward"}),
+}
+
+FIXED_FIELDS = {
+    "output_dir": "the job's checkpoint directory",
+    "seed": "the config's top-level seed",
+    "data_seed": "the config's top-level seed",
+    "use_cpu": "on exactly when no GPU is visible",
+    "report_to": "none: the job logs to its own MLflow run",
+    "save_strategy": "steps: a killed job resumes from its last checkpoint",
+    "remove_unused_columns": "false: the trainers read their own columns",
+}
+"""Trainer fields the workflow sets, with why."""
+
+DERIVED_FIELDS = {
+    "cpt": {},
+    "sft": {"per_device_train_batch_size": "sft.facts_per_step ÷ gradient_accumulation_steps × training languages"},
+    "grpo": {
+        "per_device_train_batch_size": "training languages × num_generations ÷ gradient_accumulation_steps",
+        "steps_per_generation": "gradient_accumulation_steps (one fact per optimizer step)",
+        "generation_batch_size": "training languages × num_generations (one fact per optimizer step)",
+    },
+}
+"""Per method, trainer fields computed from other settings, with from what."""
+
+REPLACED_FIELDS = {
+    "warmup_ratio": "removed in transformers 5: use warmup_steps (below 1, a fraction of max_steps)",
+    "gradient_checkpointing": "deprecated in transformers 5: use activation_checkpointing",
+    "gradient_checkpointing_kwargs": "deprecated in transformers 5: use activation_checkpointing_kwargs",
+}
+"""Fields that transformers 5 removed or renamed, with what to write instead."""
+
+TRAINING_ARGUMENTS = (("transformers.training_args", "TrainingArguments"),)
+ARGUMENT_CLASSES = {
+    "training": TRAINING_ARGUMENTS,
+    "cpt": TRAINING_ARGUMENTS,
+    "sft": TRAINING_ARGUMENTS,
+    "grpo": (
+        *TRAINING_ARGUMENTS,
+        ("trl.trainer.base_config", "_BaseConfig"),
+        ("trl.trainer.grpo_config", "GRPOConfig"),
+    ),
+}
+"""Each section's trainer argument class as its inheritance chain (module, class), base first."""
+
+
+class TrainerSettingsError(PolyfactError, ValueError):
+    """A trainer section key that cannot work; the message names `section.key`."""
+
+
+@dataclass
+class LoraSpec:
+    """PEFT LoRA adapter settings (paper: r64/α128 on attention for SFT; attention+MLP for GRPO)."""
+
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass
+class RunSpec:
+    """One training run: where it writes, its seed, its trainer fields (Hugging Face names, as
+    configured: the trainer adds what is derived or fixed) and its LoRA adapter."""
+
+    out_dir: Path
+    checkpoint_dir: Path
+    seed: int = 1234
+    trainer: dict[str, Any] = field(default_factory=dict)
+    lora: LoraSpec | None = None
 
 
 def lora_spec(section: Mapping[str, Any] | None) -> LoraSpec | None:
@@ -21,24 +117,103 @@ def lora_spec(section: Mapping[str, Any] | None) -> LoraSpec | None:
     return spec
 
 
+@cache
+def _class_fields(module: str, name: str) -> frozenset[str]:
+    """The annotated fields declared in class `name` of `module`, read from its source file
+    without importing it (tests/unit/test_train_settings.py checks them against `dataclasses.fields`)."""
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        raise PolyfactError(f"package {top!r} is not installed")
+    path = Path(spec.submodule_search_locations[0], *rest).with_suffix(".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return frozenset(
+                stmt.target.id
+                for stmt in node.body
+                if isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and "ClassVar" not in ast.unparse(stmt.annotation)
+            )
+    raise PolyfactError(f"{path}: no class {name}")
+
+
+def argument_fields(section: str) -> frozenset[str]:
+    """Names of the fields that `section`'s trainer argument class takes."""
+    return frozenset().union(*(_class_fields(module, name) for module, name in ARGUMENT_CLASSES[section]))
+
+
+def _problems(section: str, keys: Sequence[str], derived: Mapping[str, str]) -> list[str]:
+    names = argument_fields(section)
+    cls = ARGUMENT_CLASSES[section][-1][1]
+    out = []
+    for key in keys:
+        if key in FIXED_FIELDS:
+            out.append(f"{section}.{key}: set by the workflow ({FIXED_FIELDS[key]})")
+        elif key in derived:
+            out.append(f"{section}.{key}: derived from {derived[key]}, not configurable")
+        elif key in REPLACED_FIELDS:
+            out.append(f"{section}.{key}: {REPLACED_FIELDS[key]}")
+        elif key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            out.append(f"{section}.{key}: not a field of {cls}{hint}")
+    return out
+
+
+def _trainer_keys(section: Mapping[str, Any], method: str | None) -> list[str]:
+    own = RESOURCE_KEYS if method is None else PROJECT_KEYS[method]
+    return [k for k in section if k not in own]
+
+
+def check_method_section(method: str, section: Mapping[str, Any], training: Mapping[str, Any]) -> None:
+    """Fail on a trainer field of `training` or of the method's section that the method's
+    trainer does not take, that the workflow sets, or that is derived; all are named."""
+    problems = _problems("training", _trainer_keys(training, None), DERIVED_FIELDS[method])
+    problems += _problems(method, _trainer_keys(section, method), DERIVED_FIELDS[method])
+    if problems:
+        raise TrainerSettingsError("; ".join(problems))
+
+
+def check_trainer_sections(config: Mapping[str, Any]) -> None:
+    """Fail on any trainer field of the config that cannot work (see `check_method_section`),
+    naming every one, before any job runs. A field `training` shares must suit every method."""
+    derived_by_any: dict[str, list[str]] = {}
+    for method in METHODS:
+        for key, why in DERIVED_FIELDS[method].items():
+            derived_by_any.setdefault(key, []).append(f"{why} in {method}")
+    training = config.get("training", {})
+    problems = _problems(
+        "training", _trainer_keys(training, None), {k: " and ".join(v) for k, v in derived_by_any.items()}
+    )
+    for method in METHODS:
+        problems += _problems(method, _trainer_keys(config.get(method, {}), method), DERIVED_FIELDS[method])
+    if problems:
+        raise TrainerSettingsError("; ".join(problems))
+
+
+def trainer_fields(method: str, section: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, Any]:
+    """The method's trainer fields: `training`'s overlaid by the method section's."""
+    return {k: training[k] for k in _trainer_keys(training, None)} | {
+        k: section[k] for k in _trainer_keys(section, method)
+    }
+
+
 def run_spec(
-    method: Mapping[str, Any], training: Mapping[str, Any], out_dir: str | Path, checkpoint_dir: str | Path, seed: int
+    method: str,
+    section: Mapping[str, Any],
+    training: Mapping[str, Any],
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    seed: int,
 ) -> RunSpec:
-    """A RunSpec from one method's section (cpt/sft/grpo) plus the shared `training` section."""
+    """The RunSpec of one method (cpt/sft/grpo) from its config section and `training`."""
+    check_method_section(method, section, training)
     return RunSpec(
         out_dir=Path(out_dir),
         checkpoint_dir=Path(checkpoint_dir),
         seed=seed,
-        max_steps=method["steps"],
-        batch_size=method.get("batch_size", 1),
-        grad_accum=method.get("grad_accum", 1),
-        learning_rate=method["learning_rate"],
-        warmup_ratio=method.get("warmup_ratio", 0.0),
-        weight_decay=method.get("weight_decay", 0.0),
-        max_grad_norm=method.get("max_grad_norm", 1.0),
-        save_steps=training.get("save_steps", 200),
-        logging_steps=training.get("logging_steps", 10),
-        bf16=training.get("bf16", False),
-        gradient_checkpointing=training.get("gradient_checkpointing", False),
-        lora=lora_spec(method.get("lora")),
+        trainer=trainer_fields(method, section, training),
+        lora=lora_spec(section.get("lora")),
     )

@@ -9,8 +9,7 @@ fact-grouped sampler does exactly that.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,17 @@ from transformers import (
 
 from polyfact.errors import PolyfactError
 from polyfact.models.padding import pad_batch, pad_id
-from polyfact.train.common import RunSpec, apply_lora, model_dtype, save_final, train_with_resume, trainer_kwargs
-
-LETTERS = ("A", "B", "C", "D")
-
-
-def sft_prompt(row: Mapping[str, Any]) -> str:
-    """The §7 prompt for one per-language record; the target is " " + the answer letter."""
-    return (
-        f"Question: {row['question']}\nA. {row['option_a']}\nB. {row['option_b']}\n"
-        f"C. {row['option_c']}\nD. {row['option_d']}\nAnswer:"
-    )
+from polyfact.prompts import LETTERS, sft_prompt
+from polyfact.train.common import (
+    apply_lora,
+    model_dtype,
+    save_final,
+    train_with_resume,
+    trainer_value,
+    training_arguments,
+)
+from polyfact.train.grouping import FactGroupSampler, rows_by_fact
+from polyfact.train.settings import RunSpec
 
 
 def letter_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -72,31 +71,6 @@ def letter_loss(logits_at_answer: torch.Tensor, gold_index: torch.Tensor, letter
     return F.cross_entropy(four, gold_index)
 
 
-class FactGroupedSampler(Sampler[int]):
-    """Yields whole facts (all their language rows, consecutively) in a seeded order per epoch.
-
-    With a batch size that is a multiple of the group size, every batch holds whole facts.
-    Deterministic per (seed, epoch), so a resumed run skips exactly the batches it had seen.
-    """
-
-    def __init__(self, groups: Sequence[Sequence[int]], seed: int) -> None:
-        self.groups = [list(g) for g in groups]
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order = list(range(len(self.groups)))
-        random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
-        for g in order:
-            yield from self.groups[g]
-
-    def __len__(self) -> int:
-        return sum(len(g) for g in self.groups)
-
-
 def left_pad_collate(pad: int) -> Any:
     """Left-pad prompts so the answer is predicted at the last position of every row.
 
@@ -125,7 +99,7 @@ class LetterTrainer(Trainer):
         self.fact_groups = fact_groups
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
-        return FactGroupedSampler(self.fact_groups, self.args.seed)
+        return FactGroupSampler(self.fact_groups, self.args.seed)
 
     def compute_loss(
         self,
@@ -149,20 +123,25 @@ class LetterTrainer(Trainer):
 def sft_dataset(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[Dataset, list[list[int]]]:
-    """Tokenised prompts, fact by fact (sorted fact_id, languages in the given order), and the
-    row indices of each fact. Every language must hold the same facts (§6 splits guarantee it)."""
-    languages = list(records_by_lang)
-    by_lang = {lang: {r["fact_id"]: r for r in rows} for lang, rows in records_by_lang.items()}
-    fact_ids = sorted(by_lang[languages[0]])
-    for lang in languages[1:]:
-        if set(by_lang[lang]) != set(fact_ids):
-            diff = sorted(set(by_lang[lang]) ^ set(fact_ids))
-            raise PolyfactError(f"SFT languages hold different facts: {languages[0]} vs {lang} differ on {diff[:3]}")
-    rows = [by_lang[lang][fid] for fid in fact_ids for lang in languages]
+    """Tokenised prompts, fact by fact (see `rows_by_fact`), and the row indices of each fact."""
+    rows, groups = rows_by_fact(records_by_lang)
     ids = tokenizer([sft_prompt(r) for r in rows])["input_ids"]  # with the model's BOS, as in evaluation
-    dataset = Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]})
-    n = len(languages)
-    return dataset, [list(range(i * n, (i + 1) * n)) for i in range(len(fact_ids))]
+    return Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]}), groups
+
+
+def sft_arguments(spec: RunSpec, facts_per_step: int, n_langs: int) -> TrainingArguments:
+    """The trainer's arguments, with an optimisation step of `facts_per_step` whole facts: the
+    micro-batch (per_device_train_batch_size, derived) is facts_per_step ÷
+    gradient_accumulation_steps facts × all languages. On several GPUs each process takes its
+    own facts_per_step facts per step."""
+    grad_accum = trainer_value(spec, TrainingArguments, "gradient_accumulation_steps")
+    if facts_per_step < 1 or facts_per_step % grad_accum:
+        raise PolyfactError(
+            f"sft.facts_per_step={facts_per_step} must be a positive multiple of "
+            f"gradient_accumulation_steps={grad_accum}"
+        )
+    derived = {"per_device_train_batch_size": facts_per_step // grad_accum * n_langs}
+    return training_arguments(spec, TrainingArguments, derived)
 
 
 def build_sft_trainer(
@@ -172,18 +151,9 @@ def build_sft_trainer(
     spec: RunSpec,
     facts_per_step: int,
 ) -> LetterTrainer:
-    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts.
-
-    The micro-batch is (facts_per_step / grad_accum) facts × all languages; `spec.batch_size` is
-    not used. On several GPUs each process takes its own facts_per_step facts per step.
-    """
-    if facts_per_step < 1 or facts_per_step % spec.grad_accum:
-        raise PolyfactError(
-            f"facts_per_step={facts_per_step} must be a positive multiple of grad_accum={spec.grad_accum}"
-        )
+    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts."""
+    args = sft_arguments(spec, facts_per_step, len(records_by_lang))
     dataset, groups = sft_dataset(records_by_lang, tokenizer)
-    rows_per_micro_batch = facts_per_step // spec.grad_accum * len(records_by_lang)
-    args = TrainingArguments(**(trainer_kwargs(spec) | {"per_device_train_batch_size": rows_per_micro_batch}))
     return LetterTrainer(
         model=model,
         args=args,
@@ -206,7 +176,8 @@ def train_sft(
     if Path(out_dir) != Path(spec.out_dir):
         raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.bf16)), spec.lora)
+    dtype = model_dtype(spec.trainer.get("bf16", False))
+    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype), spec.lora)
     trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step)
     stats = train_with_resume(trainer, spec)
     dataset = trainer.train_dataset

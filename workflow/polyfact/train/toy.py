@@ -1,0 +1,159 @@
+"""Pretraining the toy world's base model (§7) from scratch: a corpus built from the facts,
+English-dominant so the base model knows facts in English but not reliably in other languages
+(the paper's phenomenon, small and fast), plus exam-style lines that teach the prompt formats.
+
+The model and tokenizer are polyfact.models.toy; the formats come from polyfact.prompts, so
+the base model does not depend on any method's trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import (
+    AutoModelForCausalLM,
+    DataCollatorForLanguageModeling,
+    PreTrainedTokenizerFast,
+    Trainer,
+    TrainingArguments,
+)
+
+from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
+from polyfact.prompts import LETTERS, grpo_prompt, mcq_prompt, sft_prompt
+from polyfact.train.common import save_final, train_with_resume, training_arguments
+from polyfact.train.settings import RunSpec
+
+
+@dataclass
+class ToyCorpusSpec:
+    """How English-dominant the toy world is: every fact in English, a share elsewhere."""
+
+    high_resource_share: float = 0.25  # facts stated in each other high-resource language
+    low_resource_share: float = 0.08  # facts stated in each low-resource language
+
+
+@dataclass
+class PretrainSpec:
+    """The toy section's pretraining settings (its own names: not a trainer section)."""
+
+    epochs: int = 11
+    vocab_size: int = 4000
+    batch_size: int = 64
+    learning_rate: float = 0.003
+    warmup_ratio: float = 0.03
+
+
+def fact_lines(
+    facts: Sequence[Mapping[str, str]],
+    templates: Mapping[str, Mapping[str, Sequence[str]]],
+    languages: Sequence[str],
+    low_resource: Sequence[str],
+    spec: ToyCorpusSpec,
+    seed: int,
+) -> list[str]:
+    """QA lines "Question: …\\nAnswer: <object>" from every template of the fact's relation.
+
+    English states every fact; another language states a fact with probability given by its
+    resource group, drawn per (fact, language) with a fixed seed. `facts` rows need
+    fact_id, property_id and subject_label_{lang} / object_label_{lang}.
+    """
+    lines = []
+    for fact in facts:
+        for lang in languages:
+            if lang != "en":
+                share = spec.low_resource_share if lang in low_resource else spec.high_resource_share
+                if random.Random(f"{seed}|toy|{fact['fact_id']}|{lang}").random() >= share:
+                    continue
+            subject, obj = fact[f"subject_label_{lang}"], fact[f"object_label_{lang}"]
+            for template in templates[lang][fact["property_id"]]:
+                lines.append(f"{mcq_prompt(template.format(subject=subject))} {obj}")
+    return lines
+
+
+def option_lines(rows: Sequence[Mapping[str, Any]], scaffold: str) -> list[str]:
+    """Exam-style lines: the GRPO prompt (options listed) followed by the gold option's text.
+
+    Built from English train-split rows only, so the base model knows the answer format (as
+    real base models have seen exams) without learning anything about test facts.
+    """
+    return [f"{grpo_prompt(row, scaffold)} {row['answer_text']}" for row in rows]
+
+
+# SFT-prompt lines for the tokenizer only, so " A".." D" (the SFT targets) are single tokens.
+LETTER_LINES = [
+    f"{sft_prompt({'question': '?', **{f'option_{c}': 'x' for c in 'abcd'}})} {letter}" for letter in LETTERS
+] * 50
+
+
+def line_dataset(lines: Sequence[str], tokenizer: PreTrainedTokenizerFast, max_length: int) -> Dataset:
+    """One example per line (BOS + line + EOS), padded per batch.
+
+    Not packed: a model pretrained on packed blocks sees facts mid-sequence and, in this toy
+    setting, fails to answer a question asked at the start of a sequence, as evaluation does.
+    """
+    enc = tokenizer([line + tokenizer.eos_token for line in lines], truncation=True, max_length=max_length)
+    return Dataset.from_dict({"input_ids": enc["input_ids"]})
+
+
+def pretraining_arguments(run: RunSpec, pretrain: PretrainSpec, n_lines: int) -> TrainingArguments:
+    """`pretrain.epochs` passes over `n_lines` corpus lines with a cosine schedule; the other
+    trainer fields (save and logging steps) from `run.trainer`."""
+    max_steps = max(1, math.ceil(pretrain.epochs * n_lines / pretrain.batch_size))
+    pretraining = {
+        "max_steps": max_steps,
+        "per_device_train_batch_size": pretrain.batch_size,
+        "learning_rate": pretrain.learning_rate,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": math.ceil(max_steps * pretrain.warmup_ratio),
+    }
+    return training_arguments(replace(run, trainer={**run.trainer, **pretraining}))
+
+
+def build_toy_base(
+    facts: Sequence[Mapping[str, str]],
+    templates: Mapping[str, Mapping[str, Sequence[str]]],
+    languages: Sequence[str],
+    low_resource: Sequence[str],
+    corpus: ToyCorpusSpec,
+    model_spec: ToyModelSpec,
+    pretrain: PretrainSpec,
+    run: RunSpec,
+    format_lines: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Train the toy tokenizer and pretrain the tiny Qwen2 from scratch; save like any method.
+
+    `format_lines` (see `option_lines`) join the fact lines in the corpus.
+    """
+    lines = fact_lines(facts, templates, languages, low_resource, corpus, run.seed) + list(format_lines)
+    random.Random(f"{run.seed}|toy|order").shuffle(lines)
+    tokenizer = train_tokenizer(lines + LETTER_LINES, pretrain.vocab_size)
+    torch.manual_seed(run.seed)
+    model = AutoModelForCausalLM.from_config(toy_config(tokenizer, model_spec))
+    dataset = line_dataset(lines, tokenizer, model_spec.max_position_embeddings)
+    args = pretraining_arguments(run, pretrain, len(dataset))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        # The toy pad token differs from EOS, so masking pad labels keeps EOS in the loss.
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+    )
+    stats = train_with_resume(trainer, run)
+    corpus_tokens = sum(len(ids) for ids in dataset["input_ids"])
+    rows_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    stats |= {
+        "corpus_lines": len(lines),
+        "corpus_tokens": corpus_tokens,
+        "epochs": pretrain.epochs,
+        "tokens": round(stats["steps"] * rows_per_step * corpus_tokens / len(lines)),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+    }
+    save_final(model, tokenizer, run, stats)
+    return stats
