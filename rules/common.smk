@@ -1,3 +1,4 @@
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -7,10 +8,14 @@ from snakemake.utils import validate
 from polyfact.config import check_config, dataset_languages
 from polyfact.dataset.splits import SPLITS
 from polyfact.digest import code_digest, config_digest
+from polyfact.io import write_json
+from polyfact.jobs import put_interpreter_on_path
 from polyfact.tracking import prepare_store
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
+
+put_interpreter_on_path()
 
 
 onstart:
@@ -22,31 +27,20 @@ TRAIN_LANGS = config["languages"]["train"]
 RELATIONS = config["facts"]["relations"]
 MODELS = list(config["models"])
 METHODS = config["methods"]
+TRAINED = [m for m in METHODS if m != "base"]
 DATASET_STATS = "results/data/polyfact/stats.json"
 PROVENANCE_DIR = "results/provenance"
+JOBS_DIR = ".snakemake/polyfact/jobs"
 EVALUATION = config["evaluation"]
 KLAR_LANGS = EVALUATION["klar"]["languages"] or LANGS
 RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
 INTERPRET = config["interpret"]
 INTERPRET_LANGS = INTERPRET["languages"] or LANGS
 ANALYSES = ["lape", "lahis", "mexa"]
-INTERPRET_CODE = {
-    analysis: code_digest(
-        f"interpret.{analysis}",
-        "interpret.arch",
-        "interpret.text",
-        "models.load",
-        "models.padding",
-        "train.parallel",
-        "commands.interpret",
-    )
-    for analysis in ANALYSES
-}
-BENCHMARKS = (
-    ["polyfact"]
-    + (["klar"] if EVALUATION["klar"]["dir"] else [])
-    + (["polyfact-released"] if EVALUATION["released"]["path"] else [])
+MCQ_BENCHMARKS = ["polyfact"] + (
+    ["polyfact-released"] if EVALUATION["released"]["path"] else []
 )
+BENCHMARKS = MCQ_BENCHMARKS + (["klar"] if EVALUATION["klar"]["dir"] else [])
 
 
 wildcard_constraints:
@@ -55,6 +49,7 @@ wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
     method="|".join(re.escape(m) for m in METHODS),
     analysis="|".join(ANALYSES),
+    benchmark="|".join(re.escape(b) for b in ["polyfact", "polyfact-released"]),
 
 
 def scaled(amount):
@@ -68,40 +63,58 @@ def section(*keys):
     return {key: config.get(key) for key in keys}
 
 
-def job_params(rule, config_slice, code):
-    """The `job` param: what `polyfact --job` records in the job's provenance and MLflow run
-    (rule, wildcards, config slice, code digest). It is also the rule's rerun trigger: a
-    changed config slice or package module changes it (Snakemake does not track imported
-    code). It depends on the wildcards only: Snakemake ignores params derived from files.
-    `config_slice` and `code` may be functions of the wildcards."""
-
-    def job(wildcards):
-        slice_ = config_slice(wildcards) if callable(config_slice) else config_slice
-        return json.dumps(
-            {
-                "rule": rule,
-                "wildcards": list(wildcards.items()),  # pairs: the pattern's order
-                "config": slice_,
-                "config_digest": config_digest(slice_, *slice_) if slice_ else "",
-                "code_digest": code(wildcards) if callable(code) else code,
-                "provenance_dir": PROVENANCE_DIR,
-            },
-            sort_keys=True,
-        )
-
-    return job
+def _of(value, wildcards):
+    return value(wildcards) if callable(value) else value
 
 
-def job_io(wildcards, input, output):
-    """The `io` param: the job's input and output paths for its provenance record."""
-    return json.dumps(
-        {"inputs": [str(p) for p in input], "outputs": [str(p) for p in output]}
-    )
+def job_params(rule_name, entry, config_slice):
+    """The params that every polyfact job unpacks, `**job_params(...)`, are `job` and `digest`.
+
+    `job` is the path of a small JSON file that tells `polyfact --job` the job it runs (rule,
+    wildcards, config slice, entry point, code digest, inputs, outputs) for its provenance
+    record and MLflow run; commands read their config sections from it
+    (`FILE#config.cpt`), so the console shows short commands. It is written while the DAG is
+    built (dry runs too), named by a digest of its content.
+
+    `digest` is the rule's rerun trigger: it changes with the config slice and with any
+    package module in the import closure of `entry` (the `polyfact.commands` function the job
+    runs, as in the CLI). It depends on the wildcards only, since Snakemake ignores params
+    derived from files. `config_slice` and `entry` may be functions of the wildcards."""
+
+    def describe(wildcards):
+        slice_ = _of(config_slice, wildcards)
+        entry_ = _of(entry, wildcards)
+        return {
+            "rule": rule_name,
+            "wildcards": list(wildcards.items()),  # pairs: the pattern's order
+            "config": slice_,
+            "config_digest": config_digest(slice_, *slice_) if slice_ else "",
+            "entry": entry_,
+            "code_digest": code_digest(entry_),
+            "provenance_dir": PROVENANCE_DIR,
+        }
+
+    def digest(wildcards):
+        job = describe(wildcards)
+        return f"config {job['config_digest'] or '-'} code {job['code_digest']}"
+
+    def spec(wildcards, input, output):
+        job = describe(wildcards)
+        job |= {"inputs": [str(p) for p in input], "outputs": [str(p) for p in output]}
+        text = json.dumps(job, sort_keys=True)
+        stem = ",".join(f"{k}={v}" for k, v in wildcards.items()) or "job"
+        key = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = Path(JOBS_DIR, rule_name, f"{stem}.{key}.json")
+        if not path.is_file():
+            write_json(path, job)
+        return str(path)
+
+    return {"job": spec, "digest": digest}
 
 
-def section_json(name):
-    """A config section as JSON for the CLI (a function: params strings get wildcard-formatted)."""
-    return lambda wildcards: json.dumps(config[name], sort_keys=True)
+def csv(values):
+    """Comma-joined list for CLI arguments."""
+    return ",".join(values)
 
 
 def upstream_method(method):
@@ -109,19 +122,44 @@ def upstream_method(method):
     return method.rsplit("+", 1)[0] if "+" in method else "base"
 
 
+def trained_method(wildcards):
+    """The method a training job runs: the last of a chain (`cpt+grpo` runs GRPO)."""
+    return wildcards.method.rsplit("+", 1)[-1]
+
+
+def training_config(wildcards):
+    """A training job depends on its method's section, the shared `training` and the seed."""
+    return section(trained_method(wildcards), "training", "seed")
+
+
 def training_inputs(wildcards):
-    """Upstream checkpoint, the dataset, the facts table (the toy CPT corpus reads it) and
-    a configured parallel corpus for CPT."""
+    """The upstream checkpoint and the training split, plus what the method reads besides:
+    CPT its corpus (the toy corpus is built from the facts table), GRPO the answer scaffolds
+    in the templates."""
+    method = trained_method(wildcards)
     inputs = {
         "base": f"results/models/{wildcards.model}/{upstream_method(wildcards.method)}",
         "data": expand("results/data/polyfact/train/{lang}.jsonl", lang=TRAIN_LANGS),
         "stats": DATASET_STATS,
-        "facts": "results/data/facts.parquet",
     }
     corpus = config["cpt"]["corpus"]
-    if wildcards.method == "cpt" and corpus["source"] != "toy":
-        inputs["corpus"] = corpus["path"]
+    if method == "cpt":
+        toy = corpus["source"] == "toy"
+        inputs["corpus"] = "results/data/facts.parquet" if toy else corpus["path"]
+    if method == "grpo":
+        inputs["templates"] = template_files(TRAIN_LANGS)
     return inputs
+
+
+def training_args(wildcards, input):
+    """`polyfact train METHOD` arguments besides the config sections."""
+    method = trained_method(wildcards)
+    args = [f"--data-dir {Path(input.stats).parent}", f"--languages {csv(TRAIN_LANGS)}"]
+    if method == "cpt" and config["cpt"]["corpus"]["source"] == "toy":
+        args.append(f"--facts {input.corpus}")
+    if method == "grpo":
+        args.append(f"--templates {Path(input.templates[0]).parent}")
+    return " ".join(args)
 
 
 def base_model_inputs(wildcards):
@@ -132,7 +170,7 @@ def base_model_inputs(wildcards):
             "facts": "results/data/facts.parquet",
             "stats": DATASET_STATS,
             "train_en": "results/data/polyfact/train/en.jsonl",
-            "templates": template_files(),
+            "templates": template_files(LANGS),
         }
     if source["source"] == "gguf":
         return {"gguf": source["path"]}
@@ -146,19 +184,21 @@ def base_model_gpus(wildcards):
     return 0
 
 
-def base_model_args(wildcards, input):
-    """`polyfact model prepare` arguments for the model's source."""
+def base_model_args(wildcards, input, output):
+    """`polyfact model prepare` arguments for the model's source (the toy world reads its
+    sections from the job's file)."""
     source = config["models"][wildcards.model]
+    job = BASE_MODEL_JOB["job"](wildcards, input, output)
     args = [f"--source {source['source']}", f"--dtype {source['dtype']}"]
     if source["source"] == "scratch":
         args += [
             f"--facts {input.facts}",
             f"--data-dir {Path(input.stats).parent}",
-            f"--templates {config['dataset']['templates_dir']}",
+            f"--templates {Path(input.templates[0]).parent}",
             f"--languages {csv(LANGS)}",
             f"--low-resource {csv(config['languages']['low_resource'])}",
-            f"--toy '{json.dumps(config['toy'], sort_keys=True)}'",
-            f"--training '{json.dumps(config['training'], sort_keys=True)}'",
+            f"--toy {job}#config.toy",
+            f"--training {job}#config.training",
             f"--seed {config['seed']}",
         ]
     else:
@@ -166,17 +206,19 @@ def base_model_args(wildcards, input):
     return " ".join(args)
 
 
-def base_model_config(model):
-    """The base model depends on its source entry, and for the toy world on `toy`."""
-    slice_ = {"model": config["models"][model], "seed": config["seed"]}
-    if config["models"][model]["source"] == "scratch":
-        slice_["toy"] = config["toy"]
+def base_model_config(wildcards):
+    """The base model depends on its source entry, and for the toy world on `toy` and the
+    trainer settings of `training`."""
+    model = config["models"][wildcards.model]
+    slice_ = {"model": model, "seed": config["seed"]}
+    if model["source"] == "scratch":
+        slice_ |= section("toy", "training")
     return slice_
 
 
-def csv(values):
-    """Comma-joined list for CLI arguments."""
-    return ",".join(values)
+BASE_MODEL_JOB = job_params(
+    "prepare_base_model", "models:model_prepare", base_model_config
+)
 
 
 def facts_source_input(wildcards):
@@ -211,9 +253,9 @@ def max_facts_arg():
     return f"--max-facts {n}" if n else ""
 
 
-def template_files():
+def template_files(languages):
     return expand(
-        "{dir}/{lang}.yaml", dir=config["dataset"]["templates_dir"], lang=LANGS
+        "{dir}/{lang}.yaml", dir=config["dataset"]["templates_dir"], lang=languages
     )
 
 
@@ -230,10 +272,35 @@ def language_group_args(languages):
     return f"--low-resource {csv(low)} {args}" if low else args
 
 
+def mcq_inputs(wildcards):
+    """Our test split, or the released PolyFact (a local path is an input; a Hub id is
+    fetched by the job itself)."""
+    inputs = {"model": f"results/models/{wildcards.model}/{wildcards.method}"}
+    if wildcards.benchmark == "polyfact":
+        inputs["data"] = expand("results/data/polyfact/test/{lang}.jsonl", lang=LANGS)
+    elif Path(EVALUATION["released"]["path"]).exists():
+        inputs["data"] = EVALUATION["released"]["path"]
+    return inputs
+
+
+def mcq_args(wildcards, input):
+    """`polyfact evaluate mcq` data and language arguments of the benchmark."""
+    if wildcards.benchmark == "polyfact":
+        data, languages = Path(input.data[0]).parent, LANGS
+    else:
+        data, languages = EVALUATION["released"]["path"], RELEASED_LANGS
+    return (
+        f"--data {data} --languages {csv(languages)} {language_group_args(languages)}"
+    )
+
+
 def klar_inputs(wildcards):
     """The KLAR language directories and, when decontaminating, the training split."""
     klar = EVALUATION["klar"]
-    inputs = {"klar": expand("{dir}/{lang}", dir=klar["dir"], lang=KLAR_LANGS)}
+    inputs = {
+        "model": f"results/models/{wildcards.model}/{wildcards.method}",
+        "klar": expand("{dir}/{lang}", dir=klar["dir"], lang=KLAR_LANGS),
+    }
     if klar["decontaminate"]:
         inputs["trained"] = f"results/data/polyfact/train/{TRAIN_LANGS[0]}.jsonl"
     return inputs
@@ -243,23 +310,16 @@ def klar_decontaminate_arg(wildcards, input):
     return f"--decontaminate {input.trained}" if "trained" in input.keys() else ""
 
 
-def released_inputs(wildcards):
-    """A local released-PolyFact path is an input; a Hub id is fetched by the job itself."""
-    path = EVALUATION["released"]["path"]
-    return {"released": path} if Path(path).exists() else {}
-
-
 def interpret_inputs(wildcards):
     """The analyses' text: the dataset's held-out parallel view, or the configured corpus."""
     corpus = INTERPRET["corpus"]
+    text = corpus["path"]
     if corpus["source"] == "dataset":
-        return {"text": "results/data/polyfact/parallel/test.jsonl"}
-    return {"text": corpus["path"]}
-
-
-def interpret_corpus_json(wildcards, input):
-    """`interpret.corpus` with the path the job reads (the dataset's, for `dataset`)."""
-    return json.dumps({**INTERPRET["corpus"], "path": input.text}, sort_keys=True)
+        text = "results/data/polyfact/parallel/test.jsonl"
+    return {
+        "model": f"results/models/{wildcards.model}/{wildcards.method}",
+        "text": text,
+    }
 
 
 def interpret_config(wildcards):

@@ -6,7 +6,7 @@ localrules:
 rule build_dataset:
     input:
         facts="results/data/facts.parquet",
-        templates=template_files(),
+        templates=template_files(LANGS),
     output:
         records=expand(
             "results/data/polyfact/{split}/{lang}.jsonl", split=SPLITS, lang=LANGS
@@ -18,14 +18,11 @@ rule build_dataset:
     benchmark:
         "results/benchmarks/build_dataset.tsv"
     params:
-        job=job_params(
+        **job_params(
             "build_dataset",
+            "dataset:dataset_build",
             section("dataset", "languages", "seed"),
-            code_digest(
-                "dataset", "languages", "relations", "facts", "io", "commands.dataset"
-            ),
         ),
-        io=job_io,
         templates=lambda wildcards, input: Path(input.templates[0]).parent,
         languages=csv(LANGS),
         relations=csv(RELATIONS),
@@ -40,7 +37,7 @@ rule build_dataset:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} dataset build --facts {input.facts} --templates {params.templates}"
+        "polyfact --job {params.job} dataset build --facts {input.facts} --templates {params.templates}"
         " --languages {params.languages} --relations {params.relations}"
         " --splits {params.splits} --max-answer-share {params.max_answer_share}"
         " --seed {params.seed} --out-dir {params.out_dir} 2> {log}"
@@ -56,10 +53,7 @@ rule export_hf_dataset:
     log:
         "results/logs/export_hf_dataset.log",
     params:
-        job=job_params(
-            "export_hf_dataset", {}, code_digest("dataset", "io", "commands.dataset")
-        ),
-        io=job_io,
+        **job_params("export_hf_dataset", "dataset:dataset_export_hf", {}),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     resources:
@@ -69,7 +63,7 @@ rule export_hf_dataset:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} dataset export-hf --data-dir {params.data_dir}"
+        "polyfact --job {params.job} dataset export-hf --data-dir {params.data_dir}"
         " --languages {params.languages} --out {output} 2> {log}"
 
 
@@ -88,12 +82,7 @@ rule data_report:
     log:
         "results/logs/data_report.log",
     params:
-        job=job_params(
-            "data_report",
-            {},
-            code_digest("dataset", "io", "markdown", "commands.dataset"),
-        ),
-        io=job_io,
+        **job_params("data_report", "dataset:dataset_report", {}),
         languages=csv(LANGS),
         data_dir=subpath(input.stats, parent=True),
     resources:
@@ -103,5 +92,5 @@ rule data_report:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} dataset report --data-dir {params.data_dir} --languages {params.languages}"
+        "polyfact --job {params.job} dataset report --data-dir {params.data_dir} --languages {params.languages}"
         " --facts-stats {input.facts_stats} --md {output.md} --json {output.json} 2> {log}"

@@ -5,94 +5,31 @@ localrules:
     evaluation_figures,
 
 
-rule evaluate_polyfact:
+rule evaluate_mcq:
     input:
-        model="results/models/{model}/{method}",
-        data=expand("results/data/polyfact/test/{lang}.jsonl", lang=LANGS),
+        unpack(mcq_inputs),
     output:
-        "results/eval/{model}/{method}/polyfact.json",
+        "results/eval/{model}/{method}/{benchmark}.json",
     log:
-        "results/logs/evaluate_polyfact/{model}/{method}.log",
+        "results/logs/evaluate_mcq/{model}/{method}/{benchmark}.log",
     benchmark:
-        "results/benchmarks/evaluate_polyfact/{model}/{method}.tsv"
+        "results/benchmarks/evaluate_mcq/{model}/{method}/{benchmark}.tsv"
     params:
-        job=job_params(
-            "evaluate_polyfact",
-            section("evaluation", "languages"),
-            code_digest(
-                "evaluate.scoring",
-                "evaluate.mcq",
-                "evaluate.metrics",
-                "evaluate.summary",
-                "evaluate.released",
-                "dataset.build",
-                "models.load",
-                "models.padding",
-                "commands.evaluate",
-            ),
+        **job_params(
+            "evaluate_mcq", "evaluate:evaluate_mcq", section("evaluation", "languages")
         ),
-        io=job_io,
-        data_dir=lambda wildcards, input: Path(input.data[0]).parent,
-        languages=csv(LANGS),
-        groups=language_group_args(LANGS),
+        args=mcq_args,
         normalisation=EVALUATION["normalisation"],
         batch_size=EVALUATION["batch_size"],
     threads: EVALUATION["threads"]
     resources:
-        mem_mb=scaled(config["training"]["mem_mb"]),
-        runtime=scaled(config["training"]["runtime"]),
-        gpu=config["training"]["gpus"],
+        mem_mb=scaled(EVALUATION["mem_mb"]),
+        runtime=scaled(EVALUATION["runtime"]),
+        gpu=EVALUATION["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate mcq --model {input.model} --data {params.data_dir}"
-        " --languages {params.languages} {params.groups}"
-        " --normalisation {params.normalisation} --batch-size {params.batch_size}"
-        " --threads {threads} --out {output} 2> {log}"
-
-
-rule evaluate_released:
-    input:
-        unpack(released_inputs),
-        model="results/models/{model}/{method}",
-    output:
-        "results/eval/{model}/{method}/polyfact-released.json",
-    log:
-        "results/logs/evaluate_released/{model}/{method}.log",
-    benchmark:
-        "results/benchmarks/evaluate_released/{model}/{method}.tsv"
-    params:
-        job=job_params(
-            "evaluate_released",
-            section("evaluation", "languages"),
-            code_digest(
-                "evaluate.scoring",
-                "evaluate.mcq",
-                "evaluate.metrics",
-                "evaluate.summary",
-                "evaluate.released",
-                "dataset.build",
-                "models.load",
-                "models.padding",
-                "commands.evaluate",
-            ),
-        ),
-        io=job_io,
-        data=EVALUATION["released"]["path"],
-        languages=csv(RELEASED_LANGS),
-        groups=language_group_args(RELEASED_LANGS),
-        normalisation=EVALUATION["normalisation"],
-        batch_size=EVALUATION["batch_size"],
-    threads: EVALUATION["threads"]
-    resources:
-        mem_mb=scaled(config["training"]["mem_mb"]),
-        runtime=scaled(config["training"]["runtime"]),
-        gpu=config["training"]["gpus"],
-    conda:
-        "../envs/cpu.yaml"
-    shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate mcq --model {input.model} --data {params.data}"
-        " --languages {params.languages} {params.groups}"
+        "polyfact --job {params.job} evaluate mcq --model {input.model} {params.args}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
         " --threads {threads} --out {output} 2> {log}"
 
@@ -100,7 +37,6 @@ rule evaluate_released:
 rule evaluate_klar:
     input:
         unpack(klar_inputs),
-        model="results/models/{model}/{method}",
     output:
         "results/eval/{model}/{method}/klar.json",
     log:
@@ -108,21 +44,11 @@ rule evaluate_klar:
     benchmark:
         "results/benchmarks/evaluate_klar/{model}/{method}.tsv"
     params:
-        job=job_params(
+        **job_params(
             "evaluate_klar",
+            "evaluate:evaluate_klar",
             section("evaluation", "languages", "seed"),
-            code_digest(
-                "evaluate.scoring",
-                "evaluate.klar",
-                "evaluate.mcq",
-                "evaluate.metrics",
-                "evaluate.summary",
-                "models.load",
-                "models.padding",
-                "commands.evaluate",
-            ),
         ),
-        io=job_io,
         klar_dir=EVALUATION["klar"]["dir"],
         languages=csv(KLAR_LANGS),
         groups=language_group_args(KLAR_LANGS),
@@ -134,13 +60,13 @@ rule evaluate_klar:
         seed=config["seed"],
     threads: EVALUATION["threads"]
     resources:
-        mem_mb=scaled(config["training"]["mem_mb"]),
-        runtime=scaled(config["training"]["runtime"]),
-        gpu=config["training"]["gpus"],
+        mem_mb=scaled(EVALUATION["mem_mb"]),
+        runtime=scaled(EVALUATION["runtime"]),
+        gpu=EVALUATION["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
+        "polyfact --job {params.job} evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
         " --languages {params.languages} {params.groups} {params.decontaminate}"
         " --shots {params.shots} --max-new-tokens {params.max_new_tokens} --seed {params.seed}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
@@ -165,14 +91,7 @@ rule results_table:
     log:
         "results/logs/results_table.log",
     params:
-        job=job_params(
-            "results_table",
-            {},
-            code_digest(
-                "evaluate.tables", "evaluate.summary", "markdown", "commands.tables"
-            ),
-        ),
-        io=job_io,
+        **job_params("results_table", "tables:report_tables", {}),
     resources:
         mem_mb=scaled(2000),
         runtime=scaled(10),
@@ -180,7 +99,7 @@ rule results_table:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
+        "polyfact --job {params.job} report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
 
 
 rule significance:
@@ -201,18 +120,11 @@ rule significance:
     log:
         "results/logs/significance.log",
     params:
-        job=job_params(
+        **job_params(
             "significance",
+            "tables:report_significance",
             section("evaluation", "seed"),
-            code_digest(
-                "evaluate.tables",
-                "markdown",
-                "evaluate.metrics",
-                "evaluate.summary",
-                "commands.tables",
-            ),
         ),
-        io=job_io,
         resamples=EVALUATION["bootstrap_resamples"],
         seed=config["seed"],
     resources:
@@ -222,7 +134,7 @@ rule significance:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report significance --evals {input.evals:q} --resamples {params.resamples}"
+        "polyfact --job {params.job} report significance --evals {input.evals:q} --resamples {params.resamples}"
         " --seed {params.seed} --md {output.md} --json {output.json} 2> {log}"
 
 
@@ -250,12 +162,7 @@ rule evaluation_figures:
     log:
         "results/logs/evaluation_figures/{model}.log",
     params:
-        job=job_params(
-            "evaluation_figures",
-            {},
-            code_digest("evaluate.figures", "evaluate.tables", "commands.tables"),
-        ),
-        io=job_io,
+        **job_params("evaluation_figures", "tables:report_figures", {}),
     resources:
         mem_mb=scaled(2000),
         runtime=scaled(10),
@@ -263,7 +170,7 @@ rule evaluation_figures:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report figures --evals {input.evals:q}"
+        "polyfact --job {params.job} report figures --evals {input.evals:q}"
         " --accuracy {output.accuracy_png} {output.accuracy_pdf}"
         " --totcons {output.totcons_png} {output.totcons_pdf} 2> {log}"
 
@@ -284,12 +191,7 @@ rule models_report:
     log:
         "results/logs/models_report.log",
     params:
-        job=job_params(
-            "models_report",
-            {},
-            code_digest("train.report", "markdown", "commands.train"),
-        ),
-        io=job_io,
+        **job_params("models_report", "train:report_models", {}),
         stats=lambda wildcards, input: [
             Path(d) / "train_stats.json" for d in input.models
         ],
@@ -300,5 +202,5 @@ rule models_report:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report models --stats {params.stats} --evals {input.evals}"
+        "polyfact --job {params.job} report models --stats {params.stats} --evals {input.evals}"
         " --md {output.md} --json {output.json} 2> {log}"

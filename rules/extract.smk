@@ -9,14 +9,9 @@ rule extract_facts:
     benchmark:
         "results/benchmarks/extract_facts.tsv"
     params:
-        job=job_params(
-            "extract_facts",
-            section("facts", "languages", "seed"),
-            code_digest(
-                "facts", "cldr", "wikidata", "languages", "io", "commands.extract"
-            ),
+        **job_params(
+            "extract_facts", "extract:extract", section("facts", "languages", "seed")
         ),
-        io=job_io,
         source=config["facts"]["source"],
         relations=csv(RELATIONS),
         languages=csv(LANGS),
@@ -35,7 +30,7 @@ rule extract_facts:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} extract --source {params.source} --relations {params.relations}"
+        "polyfact --job {params.job} extract --source {params.source} --relations {params.relations}"
         " --languages {params.languages} --min-label-langs {params.min_label_langs}"
         " {params.max_facts} {params.extra} {params.dump} --seed {params.seed} --no-progress"
         " --stats-out {output.stats} --out {output.facts} 2> {log}"

@@ -6,7 +6,6 @@ localrules:
 rule interpret:
     input:
         unpack(interpret_inputs),
-        model="results/models/{model}/{method}",
     output:
         "results/interp/{model}/{method}/{analysis}.json",
     log:
@@ -14,26 +13,25 @@ rule interpret:
     benchmark:
         "results/benchmarks/interpret/{model}/{method}/{analysis}.tsv"
     params:
-        job=job_params(
+        **job_params(
             "interpret",
+            lambda wildcards: f"interpret:interpret_{wildcards.analysis}",
             interpret_config,
-            lambda wildcards: INTERPRET_CODE[wildcards.analysis],
         ),
-        io=job_io,
-        corpus=interpret_corpus_json,
         languages=csv(INTERPRET_LANGS),
         max_sentences=config["interpret"]["max_sentences"],
         max_length=config["interpret"]["max_length"],
         options=interpret_options,
     threads: INTERPRET["threads"]
     resources:
-        mem_mb=scaled(config["training"]["mem_mb"]),
-        runtime=scaled(config["training"]["runtime"]),
-        gpu=config["training"]["gpus"],
+        mem_mb=scaled(INTERPRET["mem_mb"]),
+        runtime=scaled(INTERPRET["runtime"]),
+        gpu=INTERPRET["gpus"],
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} interpret {wildcards.analysis} --model {input.model} --corpus {params.corpus:q}"
+        "polyfact --job {params.job} interpret {wildcards.analysis} --model {input.model}"
+        " --corpus {params.job}#config.interpret.corpus --text {input.text}"
         " --languages {params.languages} --max-sentences {params.max_sentences}"
         " --max-length {params.max_length} {params.options}"
         " --threads {threads} --out {output} 2> {log}"
@@ -60,14 +58,7 @@ rule interpretability_table:
     log:
         "results/logs/interpretability_table.log",
     params:
-        job=job_params(
-            "interpretability_table",
-            {},
-            code_digest(
-                "interpret.report", "evaluate.tables", "markdown", "commands.interpret"
-            ),
-        ),
-        io=job_io,
+        **job_params("interpretability_table", "interpret:report_interpretability", {}),
         low_resource=csv(config["languages"]["low_resource"]),
     resources:
         mem_mb=scaled(1000),
@@ -76,7 +67,7 @@ rule interpretability_table:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report interpretability --lape {input.lape:q} --lahis {input.lahis:q}"
+        "polyfact --job {params.job} report interpretability --lape {input.lape:q} --lahis {input.lahis:q}"
         " --mexa {input.mexa:q} --low-resource '{params.low_resource}'"
         " --md {output.md} --csv {output.csv} 2> {log}"
 
@@ -126,17 +117,9 @@ rule interpretability_figures:
     log:
         "results/logs/interpretability_figures/{model}.log",
     params:
-        job=job_params(
-            "interpretability_figures",
-            {},
-            code_digest(
-                "interpret.figures",
-                "evaluate.figures",
-                "evaluate.tables",
-                "commands.interpret",
-            ),
+        **job_params(
+            "interpretability_figures", "interpret:interpretability_figures", {}
         ),
-        io=job_io,
     resources:
         mem_mb=scaled(2000),
         runtime=scaled(10),
@@ -144,7 +127,7 @@ rule interpretability_figures:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} report interp-figures --lape {input.lape:q} --lahis {input.lahis:q} --mexa {input.mexa:q}"
+        "polyfact --job {params.job} report interp-figures --lape {input.lape:q} --lahis {input.lahis:q} --mexa {input.mexa:q}"
         " --lape-by-language {output.lape_by_language} --lape-by-layer {output.lape_by_layer}"
         " --lahis-by-layer {output.lahis_by_layer} --lahis-overlap {output.lahis_overlap}"
         " --mexa-by-layer {output.mexa_by_layer} --mexa-delta {output.mexa_delta} 2> {log}"

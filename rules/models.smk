@@ -8,22 +8,7 @@ rule prepare_base_model:
     benchmark:
         "results/benchmarks/prepare_base_model/{model}.tsv"
     params:
-        job=job_params(
-            "prepare_base_model",
-            lambda wildcards: base_model_config(wildcards.model),
-            code_digest(
-                "models",
-                "train.common",
-                "train.parallel",
-                "train.cpt",
-                "train.grpo",
-                "train.data",
-                "facts",
-                "dataset.templates",
-                "commands.models",
-            ),
-        ),
-        io=job_io,
+        **BASE_MODEL_JOB,
         args=base_model_args,
         checkpoints="results/checkpoints/{model}/base",
     threads: config["training"]["threads"]
@@ -34,5 +19,5 @@ rule prepare_base_model:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job:q} --job-io {params.io:q} model prepare --name {wildcards.model} {params.args} --threads {threads}"
-        " --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"
+        "polyfact --job {params.job} model prepare --name {wildcards.model} {params.args}"
+        " --threads {threads} --checkpoint-dir {params.checkpoints} --out {output} 2> {log}"

@@ -140,3 +140,27 @@ def test_bad_job_descriptions_are_refused() -> None:
         Job.from_json("{}")
     assert Job.from_json('{"rule": "r", "wildcards": {"a": "1", "b": "x+y"}}').name == "r/1/x+y"
     assert os.fspath(Job("r", {"a": "1"}).record_path) == "results/provenance/r/a=1.json"
+    with pytest.raises(PolyfactError, match="cannot read the job's file"):
+        Job.load("no/such/job.json")
+
+
+def test_a_job_file_written_by_a_rule_runs_the_job_and_feeds_its_config(workdir: Path) -> None:
+    """The workflow passes `--job FILE` and config sections as `FILE#config.SECTION`."""
+    from polyfact.cli import build_parser
+
+    evals = [str(write_eval(Path("."), "base", 0.3, 0))]
+    spec = Path(".snakemake/polyfact/jobs/significance/job.0123.json")
+    spec.parent.mkdir(parents=True)
+    spec.write_text(job_json("significance", evals, ["s.md", "s.json"]))
+    assert Job.load(str(spec)).config == {"evaluation": {"bootstrap_resamples": 100}}
+    main(["--job", str(spec), "report", "significance", "--evals", *evals, "--md", "s.md", "--json", "s.json"])
+    assert json.loads(Path("results/provenance/significance/job.json").read_text())["outputs"][0]["path"] == "s.md"
+    parser = build_parser()
+    args = parser.parse_args(["train", "sft", "--base", "b", "--data-dir", "d", "--languages", "en",
+                              "--settings", f"{spec}#config.evaluation", "--training", str(spec),
+                              "--checkpoint-dir", "c", "--out", "o"])  # fmt: skip
+    assert args.settings == {"bootstrap_resamples": 100} and args.training["rule"] == "significance"
+    for bad in (f"{spec}#config.nope", "missing.json#config", "{not json"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "sft", "--base", "b", "--data-dir", "d", "--languages", "en",
+                               "--settings", bad, "--checkpoint-dir", "c", "--out", "o"])  # fmt: skip

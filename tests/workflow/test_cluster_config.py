@@ -11,7 +11,7 @@ import pytest
 
 from tests.workflow.test_data_workflow import ENV, REPO, snakemake
 
-GPU_RULES = {"train_cpt", "train_sft", "train_grpo", "evaluate_polyfact", "interpret"}
+GPU_RULES = {"train", "evaluate_mcq", "evaluate_klar", "interpret"}
 LOCAL_RULES = {
     "all",
     "download_wikidata_dump",
@@ -56,14 +56,15 @@ def paper_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict
 def test_paper_dry_run_plans_both_models_only(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
     rules = [rule for rule, _ in paper_jobs]
     assert rules.count("prepare_base_model") == 2  # no toy model merged in from config.yaml
-    assert rules.count("train_grpo") == 4 and rules.count("interpret") == 2 * 6 * 3
+    assert rules.count("train") == 2 * 5 and rules.count("interpret") == 2 * 6 * 3
 
 
 def test_gpu_rules_get_one_gpu_and_the_gpu_partition(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
     for rule, res in paper_jobs:
         if rule in GPU_RULES:
             assert res["gpu"] == "1" and res["slurm_partition"] == "<gpu-partition>", rule
-            assert res["mem_mb"] == "64000" and res["runtime"] == "1440", rule
+            assert res["mem_mb"] == "64000", rule
+            assert res["runtime"] == ("1440" if rule == "train" else "240"), rule
         elif rule not in LOCAL_RULES:
             assert res["gpu"] == "0" and res["slurm_partition"] == "<cpu-partition>", rule
             assert res["slurm_account"] == "<account>", rule
@@ -92,5 +93,5 @@ def test_the_users_own_command_snakemake_profile_slurm(tmp_path: Path) -> None:
     workdir = paper_workdir(tmp_path / "work")
     jobs = planned_resources(workdir, "--profile", "slurm", "--configfile", "config/paper.yaml", env=env)
     partitions = {rule: res.get("slurm_partition") for rule, res in jobs}
-    assert partitions["train_grpo"] == "a100" and partitions["extract_facts"] == "cpu"
+    assert partitions["train"] == "a100" and partitions["extract_facts"] == "cpu"
     assert {res.get("slurm_account") for rule, res in jobs if rule == "extract_facts"} == {"proj"}

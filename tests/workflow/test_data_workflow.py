@@ -154,3 +154,28 @@ def test_report_html(built: Path) -> None:
     snakemake(built, *DATA_TARGETS, "--report", "results/report.html")
     html = (built / "results/report.html").read_text(errors="replace")
     assert "report.md" in html
+
+
+def test_the_console_shows_short_shell_commands(tmp_path: Path) -> None:
+    """Printed shell commands carry the job's file, not its JSON (DAG of the whole default)."""
+    proc = snakemake(tmp_path, "-n")
+    lines = (proc.stdout + proc.stderr).splitlines()
+    commands = [line.split("Shell command: ", 1)[1] for line in lines if "Shell command: polyfact --job " in line]
+    assert len(commands) > 30
+    assert not [c for c in commands if "{" in c], "JSON on the console"
+    assert max(map(len, commands)) < 1600  # the longest lists a model's 18 analysis files
+    spec = commands[0].split()[2]
+    assert spec.startswith(".snakemake/polyfact/jobs/") and (tmp_path / spec).is_file()
+
+
+@pytest.mark.slow
+def test_jobs_run_from_the_venvs_snakemake_without_the_venv_on_path(tmp_path: Path) -> None:
+    """`.venv/bin/snakemake` with a plain PATH: jobs still find `polyfact` (no exit 127)."""
+    (tmp_path / "config").symlink_to(REPO / "config")
+    env = {**ENV, "PATH": "/usr/bin:/bin"}
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "results/data/facts.parquet", "--snakefile"]
+    cmd += [str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1"]
+    cmd += ["--configfile", str(REPO / "config/test-tiny.yaml")]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "results/provenance/extract_facts/job.json").is_file()

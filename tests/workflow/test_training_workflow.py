@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -113,10 +114,90 @@ def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) ->
     changed = tiny / "grpo-changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(tiny, "--configfile", str(changed))
-    evaluations = {"evaluate_polyfact": 2, "evaluate_klar": 2, "evaluate_released": 2}
-    reports = {"models_report": 1, "results_table": 1, "significance": 1, "evaluation_figures": 1, "all": 1}
-    analyses = {"interpret": 6, "interpretability_table": 1, "interpretability_figures": 1}
-    assert jobs == {"train_grpo": 2, **evaluations, **reports, **analyses}
+    assert jobs == {"train": 2, **GRPO_DOWNSTREAM}
+
+
+# What reruns after GRPO's two checkpoints (grpo, cpt+grpo) change: their evaluations on
+# both MCQ benchmarks and KLAR, their three analyses, and every table and figure.
+GRPO_DOWNSTREAM = {
+    "evaluate_mcq": 4,
+    "evaluate_klar": 2,
+    "interpret": 6,
+    "models_report": 1,
+    "results_table": 1,
+    "significance": 1,
+    "evaluation_figures": 1,
+    "interpretability_table": 1,
+    "interpretability_figures": 1,
+    "all": 1,
+}
+
+
+def copied_package(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the package and the environment that makes the workflow run it."""
+    code = tmp_path / "workflow"
+    shutil.copytree(REPO / "workflow", code, ignore=shutil.ignore_patterns("__pycache__"))
+    return code / "polyfact", {**ENV, "PYTHONPATH": str(code)}
+
+
+def edit(module: Path) -> None:
+    module.write_text(module.read_text() + "\n# edited\n")
+
+
+def test_editing_the_grpo_trainer_reruns_grpo_and_what_depends_on_it(tiny: Path, tmp_path: Path) -> None:
+    package, env = copied_package(tmp_path)
+    edit(package / "train/grpo.py")
+    jobs = planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), "--quiet", "all", env=env)
+    assert jobs == {"train": 2, **GRPO_DOWNSTREAM}
+    plan = snakemake(tiny, "--configfile", str(tiny / "tiny.yaml"), "-n", env=env).stdout
+    retrained = set(re.findall(r"output: results/models/toy/(\S+)", plan))
+    assert retrained == {"grpo", "cpt+grpo"}  # not base, cpt, sft, cpt+sft
+
+
+def expected_plan(records: list[dict], package: Path, module: Path) -> dict[str, int]:
+    """Jobs a dry run must plan after `module` changed: those whose entry point's import
+    closure holds it, and every job downstream of them (from the provenance records)."""
+    from polyfact.digest import code_closure
+
+    by_output = {o["path"]: r["record"] for r in records for o in r["outputs"]}
+    stale = {r["record"] for r in records if module in code_closure(r["entry"], package)}
+    grew = True
+    while grew:
+        downstream = {r["record"] for r in records if any(by_output.get(i["path"]) in stale for i in r["inputs"])}
+        grew = not downstream <= stale
+        stale |= downstream
+    plan: dict[str, int] = {}
+    for r in records:
+        if r["record"] in stale:
+            plan[r["rule"]] = plan.get(r["rule"], 0) + 1
+    return plan | ({"all": 1} if plan else {})
+
+
+def test_an_edit_to_any_module_plans_exactly_its_dependents(tiny: Path, tmp_path: Path) -> None:
+    """For every rule's entry point, its most specific module edited in a copy of the package:
+    `snakemake -n` plans exactly the jobs whose import closure holds it and their downstream."""
+    from polyfact.digest import code_closure
+
+    package, env = copied_package(tmp_path)
+    records = []
+    for path in sorted((tiny / "results/provenance").rglob("*.json")):
+        record = json.loads(path.read_text())
+        records.append(record | {"record": str(path)})
+    entries = sorted({r["entry"] for r in records})
+    closures = {e: set(code_closure(e, package)) for e in entries}
+    modules = {min(closures[e], key=lambda m: (sum(m in c for c in closures.values()), str(m))) for e in entries}
+    covered: set[str] = set()
+    for module in sorted(modules):
+        original = module.read_text()
+        edit(module)
+        try:
+            expected = expected_plan(records, package, module)
+            jobs = planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), env=env)
+        finally:
+            module.write_text(original)
+        assert jobs == expected, module.relative_to(package)
+        covered |= set(jobs)
+    assert covered >= {r["rule"] for r in records}  # every rule was planned by some edit
 
 
 def test_every_job_has_provenance_and_one_mlflow_run(tiny: Path) -> None:
@@ -132,9 +213,10 @@ def test_every_job_has_provenance_and_one_mlflow_run(tiny: Path) -> None:
         assert {"rule", "wildcards", "git_commit", "config_digest", "code_digest", "inputs"} <= set(run.data.tags)
     by_name = {r.info.run_name: r for r in runs}
     client = mlflow.MlflowClient()
-    assert len(client.get_metric_history(by_name["train_sft/toy/sft"].info.run_id, "loss")) == 3  # curve
-    assert "accuracy.en" in by_name["evaluate_polyfact/toy/grpo"].data.metrics
-    assert by_name["train_grpo/toy/grpo"].data.tags["wildcards"] == '{"method": "grpo", "model": "toy"}'
+    assert len(client.get_metric_history(by_name["train/toy/sft"].info.run_id, "loss")) == 3  # curve
+    assert "accuracy.en" in by_name["evaluate_mcq/toy/grpo/polyfact"].data.metrics
+    assert by_name["train/toy/grpo"].data.tags["wildcards"] == '{"method": "grpo", "model": "toy"}'
+    assert by_name["train/toy/cpt+grpo"].data.tags["entry"] == "train:train_grpo"
 
 
 def test_lineage_from_the_main_table_reaches_the_facts_and_their_source(tiny: Path) -> None:
@@ -148,7 +230,7 @@ def test_lineage_from_the_main_table_reaches_the_facts_and_their_source(tiny: Pa
     )
     text = proc.stdout
     assert text.startswith("results/tables/main.md  sha256:") and "unchanged since the job" in text
-    for step in ("<- results_table", "<- evaluate_polyfact", "<- train_grpo", "<- prepare_base_model"):
+    for step in ("<- results_table", "<- evaluate_mcq", "<- train", "<- prepare_base_model"):
         assert step in text, step
     assert "results/data/facts.parquet" in text and "<- extract_facts" in text
     assert '[source: no input files; config {"facts": "cldr"' in text
@@ -161,26 +243,10 @@ def test_report_html_has_the_tables_and_figures(tiny: Path) -> None:
         assert item in html, item
 
 
-def test_editing_an_evaluation_module_reruns_evaluation_only(tiny: Path, tmp_path: Path) -> None:
-    """The package copied, one evaluation module edited: only evaluations and what reads them
-    are planned; touching an unrelated file plans nothing."""
-    code = tmp_path / "workflow"
-    shutil.copytree(REPO / "workflow", code, ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**ENV, "PYTHONPATH": str(code)}
-    (REPO / "README.md").touch()
-    assert planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), env=env) == {}
-    metrics = code / "polyfact/evaluate/metrics.py"
-    metrics.write_text(metrics.read_text() + "\n# edited\n")
-    jobs = planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml"), env=env)
-    evaluations = {"evaluate_polyfact": 6, "evaluate_klar": 6, "evaluate_released": 6}
-    downstream = {"results_table": 1, "significance": 1, "evaluation_figures": 1, "models_report": 1, "all": 1}
-    assert jobs == {**evaluations, **downstream}
-
-
 def test_killed_training_resumes_from_its_checkpoint(tiny: Path, tmp_path: Path) -> None:
     """Kill an SFT job once it has saved a checkpoint; the rerun resumes instead of restarting."""
     config = tiny_config()
-    config["sft"]["steps"] = 400
+    config["sft"]["max_steps"] = 400
     config["training"]["save_steps"] = 1
     longer = tiny / "sft-long.yaml"
     longer.write_text(yaml.safe_dump(config))

@@ -40,18 +40,26 @@ def _relations(value: str) -> list[str]:
 
 
 def _json_arg(value: str) -> Any:
-    """A JSON object given inline or as a path to a JSON/YAML file (config sections from rules)."""
+    """A JSON object given inline, or a JSON/YAML file, or a part of one: `FILE#a.b` is the
+    object at key `a`, then `b` (rules pass config sections from the job's file this way)."""
     import json
 
     import yaml
 
-    path = Path(value)
-    if not value.lstrip().startswith("{") and path.is_file():
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not a JSON object or file: {err}") from None
+    if value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise argparse.ArgumentTypeError(f"not a JSON object: {err}") from None
+    file, _, keys = value.partition("#")
+    if not Path(file).is_file():
+        raise argparse.ArgumentTypeError(f"not a JSON object or file: {value}")
+    data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+    for key in filter(None, keys.split(".")):
+        if not isinstance(data, dict) or key not in data:
+            raise argparse.ArgumentTypeError(f"{file} has no {keys!r} (missing {key!r})")
+        data = data[key]
+    return data
 
 
 def _evaluation_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
@@ -64,11 +72,29 @@ def _evaluation_arguments(parser: argparse.ArgumentParser, batch_size: int) -> N
     parser.add_argument("--out", required=True)
 
 
+def _training_arguments(parser: argparse.ArgumentParser, method: str) -> None:
+    """Options of `polyfact train METHOD`: the same for every method, plus its own inputs."""
+    parser.add_argument("--base", required=True, help="model directory to start from")
+    parser.add_argument("--data-dir", required=True)
+    if method == "cpt":
+        parser.add_argument("--facts", help="with the toy corpus: the facts table")
+    if method == "grpo":
+        parser.add_argument("--templates", required=True, help="templates directory (answer scaffolds)")
+    parser.add_argument("--languages", required=True, type=_languages, help="training languages")
+    parser.add_argument("--settings", required=True, type=_json_arg, help=f"the config's `{method}` section")
+    parser.add_argument("--training", type=_json_arg, default={}, help="the config's `training` section")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--out", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyfact", description=__doc__)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--job", help="set by the workflow: the job (JSON) for provenance and MLflow tracking")
-    parser.add_argument("--job-io", help="set by the workflow: the job's input and output paths (JSON)")
+    parser.add_argument(
+        "--job", help="set by the workflow: the job's file (or JSON) for provenance and MLflow tracking"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("extract", help="extract facts (subject, relation, object) with labels")
@@ -140,19 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     mp.set_defaults(command="models:model_prepare")
 
     t = sub.add_parser("train", help="train one method from a base or upstream checkpoint")
-    t.add_argument("method", choices=["cpt", "sft", "grpo"])
-    t.add_argument("--base", required=True, help="model directory to start from")
-    t.add_argument("--data-dir", required=True)
-    t.add_argument("--facts", help="cpt with the toy corpus: the facts table")
-    t.add_argument("--templates", help="grpo: templates directory (answer scaffolds)")
-    t.add_argument("--languages", required=True, type=_languages, help="training languages")
-    t.add_argument("--settings", required=True, type=_json_arg, help="the method's config section")
-    t.add_argument("--training", type=_json_arg, default={}, help="the config's `training` section")
-    t.add_argument("--seed", type=int, default=1234)
-    t.add_argument("--threads", type=int, default=None)
-    t.add_argument("--checkpoint-dir", required=True)
-    t.add_argument("--out", required=True)
-    t.set_defaults(command="train:train")
+    tsub = t.add_subparsers(dest="method", required=True)
+    for method, help_ in (
+        ("cpt", "continued pretraining on parallel text"),
+        ("sft", "supervised fine-tuning on the answer letter"),
+        ("grpo", "GRPO with the cross-lingual consistency reward"),
+    ):
+        tm = tsub.add_parser(method, help=help_)
+        _training_arguments(tm, method)
+        tm.set_defaults(command=f"train:train_{method}")
 
     ev = sub.add_parser("evaluate", help="evaluate models")
     evsub = ev.add_subparsers(dest="evaluate_command", required=True)
@@ -179,9 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     ip = sub.add_parser("interpret", help="mechanistic analyses of one model on parallel text (§9)")
     ip.add_argument("analysis", choices=["lape", "lahis", "mexa"])
     ip.add_argument("--model", required=True)
-    ip.add_argument(
-        "--corpus", required=True, type=_json_arg, help="the config's `interpret.corpus` section with its path"
-    )
+    ip.add_argument("--corpus", required=True, type=_json_arg, help="the config's `interpret.corpus` section")
+    ip.add_argument("--text", help="the corpus file or directory (default: the section's `path`)")
     ip.add_argument("--languages", required=True, type=_languages)
     ip.add_argument("--max-sentences", type=int, default=None, help="parallel sentences per language")
     ip.add_argument("--batch-size", type=int, default=16)
@@ -190,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--filter-quantile", type=float, default=0.95, help="lape: candidates must fire this often")
     ip.add_argument("--threads", type=int, default=None)
     ip.add_argument("--out", required=True)
-    ip.set_defaults(command="interpret:interpret")
+    ip.set_defaults(command="interpret:interpret_{analysis}")
 
     lin = sub.add_parser("lineage", help="where an artifact came from: the chain of jobs back to the source data")
     lin.add_argument(
@@ -251,14 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    module, name = args.command.split(":")
+    module, name = args.command.format_map(vars(args)).split(":")
     try:
         command = getattr(importlib.import_module(f"polyfact.commands.{module}"), name)
         if args.job:
             from polyfact.jobs import run_job
             from polyfact.provenance import Job
 
-            run_job(Job.from_json(args.job, args.job_io), lambda: command(args))
+            run_job(Job.load(args.job), lambda: command(args))
         else:
             command(args)
     except PolyfactError as err:

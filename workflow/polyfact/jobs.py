@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +37,13 @@ def _results(outputs: list[str]) -> tuple[dict[str, float], list[Path]]:
     return metrics, artifacts
 
 
+def put_interpreter_on_path() -> None:
+    """Jobs run the `polyfact` of the Python running Snakemake, also when it was started as
+    `.venv/bin/snakemake` without the venv on PATH (called by the Snakefile; a rule's conda
+    env, activated inside each job's shell, still comes first under --use-conda)."""
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def run_job(job: Job, command: Callable[[], None]) -> None:
     """Run `command` as workflow job `job`: tracked, and recorded once it has succeeded."""
     env = environment()
@@ -43,6 +52,7 @@ def run_job(job: Job, command: Callable[[], None]) -> None:
         "wildcards": json.dumps(job.wildcards, sort_keys=True),
         "git_commit": env["git_commit"] or "",
         "config_digest": job.config_digest,
+        "entry": job.entry,
         "code_digest": job.code_digest,
         "slurm_job_id": env["slurm"].get("SLURM_JOB_ID", ""),
         "host": env["host"],

@@ -1,8 +1,8 @@
 """Provenance of workflow jobs and the lineage of any artifact (§10).
 
-Every rule runs `polyfact --job {params.job} --job-io {params.io} <command>`: the job's rule,
-wildcards, config slice and code digest, and its inputs and outputs (JSON, built in
-rules/common.smk). After the command succeeds the job writes one record under
+Every rule runs `polyfact --job {params.job} <command>`: a small JSON file written by
+rules/common.smk `job_spec` with the job's rule, wildcards, config slice and code digest, and
+its inputs and outputs. After the command succeeds the job writes one record under
 results/provenance/{rule}/: inputs and outputs with sha256, the config slice and its digest,
 the code digest, package versions, git commit, host, timing, MLflow run id and SLURM job
 id. `polyfact lineage PATH` walks those records from an artifact back to the source data.
@@ -54,16 +54,27 @@ class Job:
     outputs: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     config_digest: str = ""
+    entry: str = ""
     code_digest: str = ""
     provenance_dir: str = "results/provenance"
 
     @classmethod
-    def from_json(cls, text: str, io: str | None = None) -> Job:
-        """From the rule's `job` param and its `io` param (inputs and outputs)."""
+    def load(cls, spec: str) -> Job:
+        """From the rule's `job` param: the job's file, or its JSON given inline."""
+        if spec.lstrip().startswith("{"):
+            return cls.from_json(spec)
         try:
-            data = json.loads(text) | (json.loads(io) if io else {})
+            return cls.from_json(Path(spec).read_text(encoding="utf-8"))
+        except OSError as err:
+            raise PolyfactError(f"--job: cannot read the job's file: {err}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        """From the job's JSON (see rules/common.smk `job_spec`)."""
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise PolyfactError(f"--job/--job-io: not JSON: {err}") from None
+            raise PolyfactError(f"--job: not JSON: {err}") from None
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise PolyfactError(f"--job: unknown keys {sorted(unknown)}")
@@ -190,6 +201,7 @@ def write_record(job: Job, started: str, seconds: float, run_id: str | None, env
         "outputs": describe(job.outputs, {}),
         "config": job.config,
         "config_digest": job.config_digest,
+        "entry": job.entry,
         "code_digest": job.code_digest,
         "started": started,
         "finished": now(),

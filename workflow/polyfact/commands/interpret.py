@@ -6,14 +6,17 @@ import argparse
 import logging
 import resource
 import time
+from collections.abc import Callable
+from typing import Any
 
 from polyfact.commands import set_threads
 
 log = logging.getLogger(__name__)
 
 
-def interpret(args: argparse.Namespace) -> None:
-    """Load the model and the analysed languages' parallel text, run the analysis, write JSON."""
+def _analyse(args: argparse.Namespace, analysis: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
+    """Load the model and the analysed languages' parallel text, run one analysis, write JSON
+    with its cost; the result, for the job's log."""
     import torch
 
     from polyfact.interpret.text import load_texts
@@ -21,27 +24,12 @@ def interpret(args: argparse.Namespace) -> None:
     from polyfact.models.load import load_model
 
     set_threads(args.threads)
-    texts = load_texts(args.corpus, args.languages, args.max_sentences)
+    corpus = {**args.corpus, "path": args.text or args.corpus.get("path")}
+    texts = load_texts(corpus, args.languages, args.max_sentences)
     model, tokenizer = load_model(args.model)
     model.eval()
-    common = {"batch_size": args.batch_size, "max_length": args.max_length}
     start = time.perf_counter()
-    if args.analysis == "lape":
-        from polyfact.interpret.lape import lape
-
-        top = args.top_fraction or 0.01
-        result = lape(model, tokenizer, texts, top_fraction=top, filter_quantile=args.filter_quantile, **common)
-        log.info("language-specific neurons: %s", result["counts_total"])
-    elif args.analysis == "lahis":
-        from polyfact.interpret.lahis import lahis
-
-        result = lahis(model, tokenizer, texts, top_fraction=args.top_fraction or 0.02, **common)
-        log.info("mean top-head overlap off the diagonal: %.3f", result["mean_overlap_off_diagonal"])
-    else:
-        from polyfact.interpret.mexa import mexa
-
-        result = mexa(model, tokenizer, texts, **common)
-        log.info("middle-layer retrieval (all pairs): %.3f", result["middle_layer_all_pairs"])
+    result = analysis(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length, **options)
     result["cost"] = {
         "wall_seconds": time.perf_counter() - start,
         "device": str(next(model.parameters()).device),
@@ -49,6 +37,32 @@ def interpret(args: argparse.Namespace) -> None:
         "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
     }
     write_json(args.out, result)
+    return result
+
+
+def interpret_lape(args: argparse.Namespace) -> None:
+    """Language-specific neurons (LAPE)."""
+    from polyfact.interpret.lape import lape
+
+    top = args.top_fraction or 0.01
+    result = _analyse(args, lape, top_fraction=top, filter_quantile=args.filter_quantile)
+    log.info("language-specific neurons: %s", result["counts_total"])
+
+
+def interpret_lahis(args: argparse.Namespace) -> None:
+    """Language-specific attention heads (LAHIS)."""
+    from polyfact.interpret.lahis import lahis
+
+    result = _analyse(args, lahis, top_fraction=args.top_fraction or 0.02)
+    log.info("mean top-head overlap off the diagonal: %.3f", result["mean_overlap_off_diagonal"])
+
+
+def interpret_mexa(args: argparse.Namespace) -> None:
+    """Cross-lingual retrieval by layer (MEXA)."""
+    from polyfact.interpret.mexa import mexa
+
+    result = _analyse(args, mexa)
+    log.info("middle-layer retrieval (all pairs): %.3f", result["middle_layer_all_pairs"])
 
 
 def report_interpretability(args: argparse.Namespace) -> None:
