@@ -11,6 +11,7 @@ from polyfact.digest import code_digest, config_digest
 from polyfact.io import write_json
 from polyfact.jobs import put_interpreter_on_path
 from polyfact.tracking import prepare_store
+from polyfact.train.settings import RESOURCE_KEYS
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
@@ -59,8 +60,17 @@ def scaled(amount):
 
 
 def section(*keys):
-    """The config sections a rule reads (its slice of the config)."""
-    return {key: config.get(key) for key in keys}
+    """The config sections a rule reads (its slice of the config), without the jobs'
+    resources (threads, gpus, mem_mb, runtime): more memory or time changes no result, so it
+    reruns nothing."""
+    return {
+        key: (
+            {k: v for k, v in value.items() if k not in RESOURCE_KEYS}
+            if isinstance(value, dict)
+            else value
+        )
+        for key, value in ((key, config.get(key)) for key in keys)
+    }
 
 
 def _of(value, wildcards):

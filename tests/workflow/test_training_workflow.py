@@ -109,6 +109,11 @@ def test_interpretability_outputs(tiny: Path) -> None:
 
 def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) -> None:
     assert planned_jobs(tiny, "--configfile", str(tiny / "tiny.yaml")) == {}
+    resources = tiny_config()
+    resources["training"] |= {"mem_mb": 9000, "runtime": 500, "threads": 2}
+    resources["evaluation"] |= {"mem_mb": 9000, "gpus": 0}
+    (tiny / "resources.yaml").write_text(yaml.safe_dump(resources))
+    assert planned_jobs(tiny, "--configfile", str(tiny / "resources.yaml")) == {}  # resources change no result
     config = tiny_config()
     config["grpo"]["temperature"] = 0.9
     changed = tiny / "grpo-changed.yaml"
