@@ -91,18 +91,23 @@ def job_params(rule_name, entry, config_slice):
     runs, as in the CLI). It depends on the wildcards only, since Snakemake ignores params
     derived from files. `config_slice` and `entry` may be functions of the wildcards."""
 
+    described = {}  # one description per job: `digest` and `job` both need it
+
     def describe(wildcards):
-        slice_ = _of(config_slice, wildcards)
-        entry_ = _of(entry, wildcards)
-        return {
-            "rule": rule_name,
-            "wildcards": list(wildcards.items()),  # pairs: the pattern's order
-            "config": slice_,
-            "config_digest": config_digest(slice_, *slice_) if slice_ else "",
-            "entry": entry_,
-            "code_digest": code_digest(entry_),
-            "provenance_dir": PROVENANCE_DIR,
-        }
+        key = tuple(wildcards.items())
+        if key not in described:
+            slice_ = _of(config_slice, wildcards)
+            entry_ = _of(entry, wildcards)
+            described[key] = {
+                "rule": rule_name,
+                "wildcards": list(key),  # pairs: the pattern's order
+                "config": slice_,
+                "config_digest": config_digest(slice_, *slice_) if slice_ else "",
+                "entry": entry_,
+                "code_digest": code_digest(entry_),
+                "provenance_dir": PROVENANCE_DIR,
+            }
+        return dict(described[key])
 
     def digest(wildcards):
         job = describe(wildcards)

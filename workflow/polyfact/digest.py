@@ -81,19 +81,30 @@ def _data_files(tree: ast.AST, path: Path, root: Path) -> Iterator[Path]:
                     yield candidate
 
 
-def _parse(path: Path) -> ast.Module:
+def _version(path: Path) -> tuple[int, int]:
+    """What identifies a file's version for the caches below (tests edit files in place)."""
     stat = path.stat()
-    return _parse_version(path, stat.st_mtime_ns, stat.st_size)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _parse(path: Path) -> ast.Module:
+    return _parse_version(path, _version(path))
 
 
 @cache
-def _parse_version(path: Path, mtime_ns: int, size: int) -> ast.Module:
+def _parse_version(path: Path, version: tuple[int, int]) -> ast.Module:
     """Parsed once per file version (the Snakefile asks for many jobs' digests)."""
     return ast.parse(path.read_bytes(), filename=str(path))
 
 
 def _dependencies(path: Path, root: Path) -> tuple[frozenset[str], frozenset[Path]]:
     """Modules imported anywhere in a file (imports inside functions too) and its data files."""
+    return _dependencies_version(path, root, _version(path))
+
+
+@cache
+def _dependencies_version(path: Path, root: Path, version: tuple[int, int]) -> tuple[frozenset[str], frozenset[Path]]:
+    """Walked once per file version, like `_parse_version`."""
     tree = _parse(path)
     module = _module_name(path, root)
     modules = frozenset(_imported(tree, module, path.name == "__init__.py", root))

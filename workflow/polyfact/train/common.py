@@ -34,9 +34,10 @@ def on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def model_dtype(bf16: bool) -> torch.dtype:
-    """bf16 on GPU when configured; fp32 on CPU (CPU bf16 training is slow and lossy)."""
-    return torch.bfloat16 if bf16 and on_gpu() else torch.float32
+def model_dtype(spec: RunSpec) -> torch.dtype:
+    """bf16 on GPU when the trainer fields ask for it; fp32 on CPU (CPU bf16 training is slow
+    and lossy)."""
+    return torch.bfloat16 if spec.trainer.get("bf16", TRAINER_DEFAULTS["bf16"]) and on_gpu() else torch.float32
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {

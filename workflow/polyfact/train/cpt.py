@@ -51,7 +51,7 @@ def train_cpt(
     blocks = pack((render_parallel(row, rng) for row in rows), tokenizer, settings.block_size)
     if not blocks:
         raise PolyfactError(f"parallel corpus of {len(rows)} rows fills no block of {settings.block_size} tokens")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec.trainer.get("bf16", False)))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec))
     model = apply_lora(model, spec.lora)
     args = training_arguments(spec)
     trainer = Trainer(

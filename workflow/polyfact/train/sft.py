@@ -176,8 +176,7 @@ def train_sft(
     if Path(out_dir) != Path(spec.out_dir):
         raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    dtype = model_dtype(spec.trainer.get("bf16", False))
-    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype), spec.lora)
+    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec)), spec.lora)
     trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step)
     stats = train_with_resume(trainer, spec)
     dataset = trainer.train_dataset
