@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test test-fast lint dry-run clean slurm-profile
 
-# torch first, pinned: the local CPU wheel; anything resolving torch by itself pulls a CUDA build.
-$(STAMP): pyproject.toml
+# The CPU set (envs/cpu-pins.txt), torch first: the local CPU wheel; anything resolving torch by
+# itself pulls a CUDA build. The GPU set (envs/gpu-pins.txt) is for the cluster's GPU rules.
+$(STAMP): pyproject.toml envs/cpu-pins.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c envs/cpu-pins.txt torch
+	$(VENV)/bin/pip install --quiet -c envs/cpu-pins.txt -e '.[workflow,test]'
 	touch $@
 
 run: $(STAMP)

@@ -127,6 +127,12 @@ def job_params(rule_name, entry, config_slice):
     return {"job": spec, "digest": digest}
 
 
+def model_env(gpus):
+    """The conda environment of the jobs holding a model: the GPU set (envs/gpu.yaml, vLLM and
+    the transformers it allows) when they get GPUs, else the CPU set."""
+    return "../envs/gpu.yaml" if gpus else "../envs/cpu.yaml"
+
+
 def csv(values):
     """Comma-joined list for CLI arguments."""
     return ",".join(values)

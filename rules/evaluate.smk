@@ -27,7 +27,7 @@ rule evaluate_mcq:
         runtime=scaled(EVALUATION["runtime"]),
         gpu=EVALUATION["gpus"],
     conda:
-        "../envs/cpu.yaml"
+        model_env(EVALUATION["gpus"])
     shell:
         "polyfact --job {params.job} evaluate mcq --model {input.model} {params.args}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
@@ -64,7 +64,7 @@ rule evaluate_klar:
         runtime=scaled(EVALUATION["runtime"]),
         gpu=EVALUATION["gpus"],
     conda:
-        "../envs/cpu.yaml"
+        model_env(EVALUATION["gpus"])
     shell:
         "polyfact --job {params.job} evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
         " --languages {params.languages} {params.groups} {params.decontaminate}"

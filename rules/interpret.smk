@@ -28,7 +28,7 @@ rule interpret:
         runtime=scaled(INTERPRET["runtime"]),
         gpu=INTERPRET["gpus"],
     conda:
-        "../envs/cpu.yaml"
+        model_env(INTERPRET["gpus"])
     shell:
         "polyfact --job {params.job} interpret {wildcards.analysis} --model {input.model}"
         " --corpus {params.job}#config.interpret.corpus --text {input.text}"

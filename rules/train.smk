@@ -25,7 +25,7 @@ rule train:
     wildcard_constraints:
         method="|".join(re.escape(m) for m in TRAINED),
     conda:
-        "../envs/cpu.yaml"
+        model_env(config["training"]["gpus"])
     shell:
         "polyfact --job {params.job} train {params.method} --base {input.base} {params.args}"
         " --settings {params.job}#config.{params.method} --training {params.job}#config.training"
