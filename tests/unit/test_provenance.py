@@ -160,6 +160,11 @@ def test_a_job_file_written_by_a_rule_runs_the_job_and_feeds_its_config(workdir:
                               "--settings", f"{spec}#config.evaluation", "--training", str(spec),
                               "--checkpoint-dir", "c", "--out", "o"])  # fmt: skip
     assert args.settings == {"bootstrap_resamples": 100} and args.training["rule"] == "significance"
+    small = spec.with_name("job.small.json")  # JSON writes small floats without a dot: 2e-05
+    small.write_text(json.dumps({"config": {"sft": {"learning_rate": 0.00002}}}))
+    args = parser.parse_args(["train", "sft", "--base", "b", "--data-dir", "d", "--languages", "en",
+                              "--settings", f"{small}#config.sft", "--checkpoint-dir", "c", "--out", "o"])  # fmt: skip
+    assert args.settings == {"learning_rate": 2e-05}
     for bad in (f"{spec}#config.nope", "missing.json#config", "{not json"):
         with pytest.raises(SystemExit):
             parser.parse_args(["train", "sft", "--base", "b", "--data-dir", "d", "--languages", "en",

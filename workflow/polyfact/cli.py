@@ -54,7 +54,9 @@ def _json_arg(value: str) -> Any:
     file, _, keys = value.partition("#")
     if not Path(file).is_file():
         raise argparse.ArgumentTypeError(f"not a JSON object or file: {value}")
-    data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+    text = Path(file).read_text(encoding="utf-8")
+    # A job's file is JSON, read as JSON: YAML 1.1 reads JSON's `2e-05` (no dot) as a string.
+    data = json.loads(text) if file.endswith(".json") else yaml.safe_load(text)
     for key in filter(None, keys.split(".")):
         if not isinstance(data, dict) or key not in data:
             raise argparse.ArgumentTypeError(f"{file} has no {keys!r} (missing {key!r})")
