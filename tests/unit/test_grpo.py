@@ -162,7 +162,7 @@ def test_grpo_config_holds_one_fact_per_step(tmp_path: Path) -> None:
     args = grpo_config(spec_for(tmp_path, num_generations=4, gradient_accumulation_steps=2), n_langs=3)
     assert (args.per_device_train_batch_size, args.steps_per_generation) == (6, 2)
     assert args.generation_batch_size == 12  # languages × G: one fact per generation
-    assert not args.bf16 and not args.activation_checkpointing and not args.use_vllm  # CPU, whatever TRL's defaults
+    assert not args.bf16 and not args.gradient_checkpointing and not args.use_vllm  # CPU, whatever TRL's defaults
     with pytest.raises(PolyfactError, match="gradient_accumulation_steps=5"):
         grpo_config(spec_for(tmp_path, num_generations=4, gradient_accumulation_steps=5), n_langs=3)
 

@@ -46,7 +46,6 @@ SHARED = {
     "data_seed": 1234,
     "use_cpu": True,
     "bf16": False,
-    "activation_checkpointing": False,
     "gradient_checkpointing": False,
     "report_to": [],
     "save_strategy": "steps",
@@ -144,7 +143,7 @@ def test_the_workflow_sets_its_fixed_fields() -> None:
     fixed = {"output_dir": "ckpt", "seed": 5, "data_seed": 5, "use_cpu": True, "report_to": []}
     fixed |= {"save_strategy": "steps", "remove_unused_columns": False}
     assert {k: args[k] for k in FIXED_FIELDS} == fixed
-    assert not args["bf16"] and not args["activation_checkpointing"]  # GPU only
+    assert not args["bf16"] and not args["gradient_checkpointing"]  # GPU only
 
 
 @pytest.mark.parametrize(

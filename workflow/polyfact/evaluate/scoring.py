@@ -9,6 +9,7 @@ instead of four full passes (`benchmarks/eval_throughput.py` measures the differ
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,6 +96,12 @@ def _batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[int]]:
     return batches
 
 
+def _cache_kwarg(model: PreTrainedModel) -> str:
+    """The forward's cache keyword: `cache` in transformers 5.24, `past_key_values` in the GPU
+    set's 5.17 (which ignores an unknown `cache=` silently)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> list[list[Scored]]:
     """Context pass (left-padded, with cache) then one pass over every item's tails."""
     device = next(model.parameters()).device
@@ -103,7 +110,8 @@ def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> 
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+    key = _cache_kwarg(model)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **{key: cache}, use_cache=True)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).repeat_interleave(n, dim=0)  # predicts tail[0]
 
     tails = [t for e in items for t in e.tails]
@@ -119,7 +127,7 @@ def _score_batch(model: PreTrainedModel, items: Sequence[Encoded], pad: int) -> 
             input_ids=tail_ids,
             attention_mask=torch.cat([mask.repeat_interleave(n, dim=0), tail_mask], dim=-1),
             position_ids=tail_positions,
-            cache=cache,
+            **{key: cache},
             use_cache=True,
         ).logits
         rest = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, tail_ids[:, 1:].unsqueeze(-1)).squeeze(-1)

@@ -24,7 +24,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from polyfact.io import atomic_dir, write_json
 from polyfact.tracking import active as tracking_active
-from polyfact.train.settings import LoraSpec, RunSpec
+from polyfact.train.settings import OLD_NAMES, LoraSpec, RunSpec
 
 log = logging.getLogger(__name__)
 ArgsT = TypeVar("ArgsT", bound=TrainingArguments)
@@ -72,6 +72,10 @@ def training_arguments(
     for key in GPU_ONLY:
         if key in fields:
             fields[key] = bool(fields[key]) and gpu
+    names = {f.name for f in dataclasses.fields(cls)}
+    for new, old in OLD_NAMES.items():
+        if new in fields and new not in names:  # older transformers (5.17)
+            fields[old] = fields.pop(new)
     fixed = {  # the keys of settings.FIXED_FIELDS
         "output_dir": str(spec.checkpoint_dir),
         "seed": spec.seed,

@@ -68,6 +68,12 @@ REPLACED_FIELDS = {
 }
 """Fields that transformers 5 removed or renamed, with what to write instead."""
 
+OLD_NAMES = {
+    "activation_checkpointing": "gradient_checkpointing",
+    "activation_checkpointing_kwargs": "gradient_checkpointing_kwargs",
+}
+"""New field -> its name in older transformers 5 (the GPU set's 5.17); common.py passes the old one there."""
+
 TRAINING_ARGUMENTS = (("transformers.training_args", "TrainingArguments"),)
 ARGUMENT_CLASSES = {
     "training": TRAINING_ARGUMENTS,
@@ -155,7 +161,7 @@ def _problems(section: str, keys: Sequence[str], derived: Mapping[str, str]) -> 
             out.append(f"{section}.{key}: derived from {derived[key]}, not configurable")
         elif key in REPLACED_FIELDS:
             out.append(f"{section}.{key}: {REPLACED_FIELDS[key]}")
-        elif key not in names:
+        elif key not in names and OLD_NAMES.get(key) not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             out.append(f"{section}.{key}: not a field of {cls}{hint}")
