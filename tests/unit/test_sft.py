@@ -214,3 +214,18 @@ def test_train_sft_resumes_from_checkpoint(tiny_model_dir: Path, tmp_path: Path)
     assert stats["resumed_from"].endswith("checkpoint-1")
     assert stats["steps"] == 2
     assert (spec.out_dir / "train_stats.json").is_file()
+
+
+def test_lora_adapters_are_drawn_from_the_seed(tiny_model_dir: Path) -> None:
+    """LoRA's A matrices are drawn when the adapter is made, before the Trainer seeds anything
+    (B starts at zero, so unseeded runs agreed at step 1 and drifted from step 2)."""
+    from polyfact.train.common import apply_lora
+
+    def adapter(global_seed: int, seed: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(global_seed)  # whatever ran before
+        model = apply_lora(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraSpec(r=4, alpha=8), seed)
+        return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_A" in k}
+
+    first, second, other = adapter(1, 7), adapter(2, 7), adapter(1, 8)
+    assert first and all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

@@ -89,11 +89,18 @@ def training_arguments(
     return args
 
 
-def apply_lora(model: PreTrainedModel, lora: LoraSpec | None) -> PreTrainedModel:
-    """Wrap `model` in a LoRA adapter when configured (full fine-tuning otherwise)."""
+def apply_lora(model: PreTrainedModel, lora: LoraSpec | None, seed: int) -> PreTrainedModel:
+    """Wrap `model` in a LoRA adapter when configured (full fine-tuning otherwise).
+
+    Seeded here: the adapter's A matrices are drawn when it is created, before the Trainer seeds
+    anything, and B starts at zero, so an unseeded run matched at step 1 and drifted from step 2.
+    """
     if lora is None:
         return model
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
+
+    set_seed(seed)
 
     config = LoraConfig(
         r=lora.r,

@@ -52,7 +52,7 @@ def train_cpt(
     if not blocks:
         raise PolyfactError(f"parallel corpus of {len(rows)} rows fills no block of {settings.block_size} tokens")
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec))
-    model = apply_lora(model, spec.lora)
+    model = apply_lora(model, spec.lora, spec.seed)
     args = training_arguments(spec)
     trainer = Trainer(
         model=model,

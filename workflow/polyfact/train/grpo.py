@@ -207,7 +207,7 @@ def train_grpo(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec))
-    model = apply_lora(model, spec.lora)
+    model = apply_lora(model, spec.lora, spec.seed)
     trainer, reward = build_trainer(model, tokenizer, records_by_lang, scaffolds, spec, reward_spec)
     stats = train_with_resume(trainer, spec)
     stats |= {

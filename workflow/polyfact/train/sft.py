@@ -172,11 +172,11 @@ def train_sft(
     spec: RunSpec,
     facts_per_step: int,
 ) -> dict[str, Any]:
-    """Train on the letter loss (LoRA when spec.lora), resume if interrupted, save merged weights."""
+    """Train on the letter loss (LoRA when spec.lora, spec.seed), resume if interrupted, save merged weights."""
     if Path(out_dir) != Path(spec.out_dir):
         raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec)), spec.lora)
+    model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec)), spec.lora, spec.seed)
     trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step)
     stats = train_with_resume(trainer, spec)
     dataset = trainer.train_dataset
