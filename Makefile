@@ -35,12 +35,15 @@ clean:
 
 # Install profiles/slurm as the user's `slurm` profile, so `snakemake --profile slurm` works
 # from the workflow directory: make slurm-profile PARTITION=cpu GPU_PARTITION=gpu ACCOUNT=proj
+# NETWORK_PARTITION (default PARTITION): where acquisition runs when submitted (acquire.run_on: cluster).
 SLURM_PROFILE_DIR ?= $(HOME)/.config/snakemake/slurm
 PARTITION ?= <cpu-partition>
 GPU_PARTITION ?= <gpu-partition>
+NETWORK_PARTITION ?= $(PARTITION)
 ACCOUNT ?= <account>
 slurm-profile:
 	mkdir -p $(SLURM_PROFILE_DIR)
 	sed -e 's|<cpu-partition>|$(PARTITION)|g' -e 's|<gpu-partition>|$(GPU_PARTITION)|g' \
+		-e 's|<network-partition>|$(NETWORK_PARTITION)|g' \
 		-e 's|<account>|$(ACCOUNT)|g' profiles/slurm/config.yaml > $(SLURM_PROFILE_DIR)/config.yaml
 	@echo "installed $(SLURM_PROFILE_DIR)/config.yaml: snakemake --profile slurm --configfile config/paper.yaml"

@@ -14,6 +14,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/acquire.smk"
 include: "rules/extract.smk"
 include: "rules/dataset.smk"
 include: "rules/models.smk"

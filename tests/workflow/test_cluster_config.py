@@ -1,5 +1,5 @@
 """The cluster profile resolves every paper-scale job's resources as intended (a dry run:
-no SLURM needed); the user-supplied corpora are stand-in files here."""
+no SLURM needed), from an empty working directory: every input is acquired by a rule."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 from tests.workflow.test_data_workflow import ENV, REPO, snakemake
 
 GPU_RULES = {"train", "evaluate_mcq", "evaluate_klar", "interpret"}
+ACQUIRE_RULES = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
 LOCAL_RULES = {
     "all",
-    "download_wikidata_dump",
+    *ACQUIRE_RULES,
+    "prepare_base_model",  # downloads the Hub weights: with acquisition, on the submit host
     "export_hf_dataset",
     "data_report",
     "models_report",
@@ -40,10 +42,8 @@ def planned_resources(workdir: Path, *args: str, env: dict[str, str] | None = No
 
 
 def paper_workdir(root: Path) -> Path:
-    """A working directory for the paper config, with stand-ins for the user-supplied corpora."""
-    (root / "data/parallel").mkdir(parents=True)
-    for corpus in ("ted2025-multiway.jsonl", "flores-plus-devtest.jsonl"):
-        (root / "data/parallel" / corpus).touch()
+    """An empty working directory, as on a fresh checkout: nothing placed by hand."""
+    root.mkdir(parents=True, exist_ok=True)
     return root
 
 
@@ -57,6 +57,21 @@ def test_paper_dry_run_plans_both_models_only(paper_jobs: list[tuple[str, dict[s
     rules = [rule for rule, _ in paper_jobs]
     assert rules.count("prepare_base_model") == 2  # no toy model merged in from config.yaml
     assert rules.count("train") == 2 * 5 and rules.count("interpret") == 2 * 6 * 3
+
+
+def test_paper_dry_run_acquires_every_external_input(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
+    rules = [rule for rule, _ in paper_jobs]
+    assert ACQUIRE_RULES <= set(rules)
+    assert rules.count("acquire_hub_mcq") == 4  # PolyFact, PolyFact-Clean, Global-MMLU(-Lite)
+
+
+def test_acquisition_can_be_submitted_to_a_network_partition(tmp_path: Path) -> None:
+    workdir = paper_workdir(tmp_path / "work")
+    args = ["--profile", str(REPO / "profiles/slurm"), "--configfile", "config/paper.yaml"]
+    jobs = planned_resources(workdir, *args, "--config", 'acquire={"run_on": "cluster"}')
+    acquisition = [res for rule, res in jobs if rule in ACQUIRE_RULES | {"prepare_base_model"}]
+    assert len(acquisition) == 10
+    assert {res["slurm_partition"] for res in acquisition} == {"<network-partition>"}
 
 
 def test_gpu_rules_get_one_gpu_and_the_gpu_partition(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:

@@ -120,6 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="facts table (.parquet)")
     ex.set_defaults(command="extract:extract")
 
+    acq = sub.add_parser("acquire", help="obtain an external input (download or local copy) in its consumer's form")
+    asub = acq.add_subparsers(dest="source", required=True)
+    for source, entry, help_ in (
+        ("wikidata-dump", "acquire_wikidata_dump", "the Wikidata JSON dump (resumable HTTP, checksum)"),
+        ("ted2025", "acquire_ted2025", "TED2025 multi-way -> parallel JSONL (CPT corpus)"),
+        ("flores", "acquire_flores", "FLORES+ (Hub, gated) -> parallel JSONL (analyses)"),
+        ("klar", "acquire_klar", "KLAR-CLC relation files -> KLAR-format directory"),
+        ("hub-mcq", "acquire_hub_mcq", "Global-MMLU(-Lite), released PolyFact(-Clean) -> {split}/{lang}.jsonl"),
+    ):
+        a = asub.add_parser(source, help=help_)
+        a.add_argument(
+            "--spec", required=True, type=_json_arg, help="the source's config entry (FILE#config.acquire.NAME)"
+        )
+        a.add_argument("--languages", type=_languages, default=[], help="our language codes to keep")
+        a.add_argument("--raw-dir", help="where downloads are kept (resumable .part files)")
+        a.add_argument("--retries", type=int, default=5, help="resumed retries of an interrupted download")
+        a.add_argument("--manifest", required=True, help="JSON: origin, sizes and sha256 of what was read")
+        a.add_argument("--out", required=True)
+        a.set_defaults(command=f"acquire:{entry}")
+
     ds = sub.add_parser("dataset", help="build, export and report the PolyFact dataset")
     dsub = ds.add_subparsers(dest="dataset_command", required=True)
     b = dsub.add_parser("build", help="facts -> filtered multiple-choice items in every language, split")

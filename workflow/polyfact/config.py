@@ -7,8 +7,9 @@ any job runs, naming the offending key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -45,6 +46,14 @@ def check_config(config: Mapping[str, Any]) -> None:
             )
     if facts["source"] == "wikidata-dump" and not facts["dump"]:
         raise ConfigError("facts.dump: required when facts.source is 'wikidata-dump'")
+    acquired = (config.get("acquire") or {}).get("wikidata_dump")
+    if facts["source"] == "wikidata-dump" and acquired:
+        name = PurePosixPath(urlparse(acquired.get("url") or "").path).name or PurePosixPath(facts["dump"]).name
+        if facts["dump"] != f"data/wikidata/{name}":
+            raise ConfigError(
+                f"facts.dump: {facts['dump']!r} is not where acquire.wikidata_dump puts the dump"
+                f" ('data/wikidata/{name}'); set it so, or drop acquire.wikidata_dump to read a file on disk"
+            )
     if facts["min_label_langs"] > len(langs["eval"]):
         raise ConfigError(
             f"facts.min_label_langs: {facts['min_label_langs']} exceeds the {len(langs['eval'])} eval languages"

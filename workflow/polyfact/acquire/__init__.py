@@ -1,0 +1,1 @@
+"""Fetching the raw inputs of the data pipeline (dumps, listings) reliably and verifiably."""
