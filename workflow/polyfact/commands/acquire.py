@@ -215,6 +215,7 @@ def acquire_klar(args: argparse.Namespace) -> None:
     """KLAR-CLC `{lang}/{relation}.json` from a base URL (or a local copy) -> the same layout
     with `relation_id` added, every configured file or a clear error naming the missing one."""
     from polyfact.acquire.sources import klar_file
+    from polyfact.errors import PolyfactError
     from polyfact.io import atomic_dir
 
     spec = args.spec
@@ -225,11 +226,9 @@ def acquire_klar(args: argparse.Namespace) -> None:
                 name = f"{lang}/{relation}.json"
                 if spec.get("local"):
                     path = Path(spec["local"], name)
-                    record = {"local": str(path), **_file_record(path)} if path.is_file() else None
-                    if record is None:
-                        from polyfact.errors import PolyfactError
-
+                    if not path.is_file():
                         raise PolyfactError(f"KLAR: {path} does not exist")
+                    record = {"local": str(path), **_file_record(path)}
                 else:
                     record = _fetch(
                         f"{spec['base_url'].rstrip('/')}/{name}", str(Path(args.raw_dir, lang)), args.retries
