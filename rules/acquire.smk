@@ -12,6 +12,8 @@ if ACQUIRE["wikidata_dump"]:
             manifest="data/acquired/{dump}.json",
         log:
             "results/logs/acquire_wikidata_dump/{dump}.log",
+        benchmark:
+            "results/benchmarks/acquire_wikidata_dump/{dump}.tsv"
         params:
             **job_params(
                 "acquire_wikidata_dump",
@@ -40,6 +42,8 @@ if ACQUIRE["ted2025"]:
             manifest="data/acquired/ted2025-multiway.json",
         log:
             "results/logs/acquire_ted2025.log",
+        benchmark:
+            "results/benchmarks/acquire_ted2025.tsv"
         params:
             **job_params(
                 "acquire_ted2025", "acquire:acquire_ted2025", acquire_config("ted2025")
@@ -68,6 +72,8 @@ if ACQUIRE["flores"]:
             manifest="data/acquired/flores-plus-{flores_split}.json",
         log:
             "results/logs/acquire_flores/{flores_split}.log",
+        benchmark:
+            "results/benchmarks/acquire_flores/{flores_split}.tsv"
         params:
             **job_params(
                 "acquire_flores", "acquire:acquire_flores", acquire_config("flores")
@@ -94,6 +100,8 @@ if ACQUIRE["klar"]:
             manifest="data/acquired/klar.json",
         log:
             "results/logs/acquire_klar.log",
+        benchmark:
+            "results/benchmarks/acquire_klar.tsv"
         params:
             **job_params("acquire_klar", "acquire:acquire_klar", acquire_config("klar")),
             retries=ACQUIRE["retries"],
@@ -116,6 +124,8 @@ rule acquire_hub_mcq:
         manifest="data/acquired/{mcq_set}.json",
     log:
         "results/logs/acquire_hub_mcq/{mcq_set}.log",
+    benchmark:
+        "results/benchmarks/acquire_hub_mcq/{mcq_set}.tsv"
     params:
         **job_params(
             "acquire_hub_mcq",
