@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -74,6 +75,17 @@ def parse_content_range(header: str) -> ContentRange | None:
     return ContentRange(start, end, total)
 
 
+def hash_file(path: Path, hashers: Iterable[Any]) -> int:
+    """Feed a file's bytes to every hasher (hashlib objects) in one pass; returns its size."""
+    hashers, size = list(hashers), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            for hasher in hashers:
+                hasher.update(chunk)
+            size += len(chunk)
+    return size
+
+
 class _Part:
     """The `.part` file and running digests of its bytes, kept in step so a resume hashes the whole file."""
 
@@ -83,9 +95,7 @@ class _Part:
         self.file: IO[bytes] | None = None
         self._reset_digests()
         if path.exists():
-            with path.open("rb") as existing:
-                while chunk := existing.read(1 << 20):
-                    self._hash(chunk)
+            self.size = hash_file(path, self.hashers.values())
 
     def _reset_digests(self) -> None:
         self.hashers = {algo: hashlib.new(algo) for algo in self.algos}

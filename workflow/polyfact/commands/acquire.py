@@ -22,8 +22,24 @@ log = logging.getLogger(__name__)
 HF_TOKEN_VARIABLE = "HF_TOKEN"  # gated Hub sets (FLORES+): the token comes from the environment only
 
 
-def _file_record(path: Path) -> dict[str, Any]:
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": _digest(path, "sha256")}
+def _file_record(path: Path, checksum: str | None = None, origin: str = "") -> dict[str, Any]:
+    """Path, size and sha256 of a file already on disk (a local copy, an earlier complete
+    download), checked against `checksum` when one is given; one read for both digests."""
+    import hashlib
+
+    from polyfact.acquire.http import hash_file, parse_checksum
+    from polyfact.errors import PolyfactError
+
+    algo, expected = parse_checksum(checksum) if checksum else ("sha256", None)
+    hashers = {name: hashlib.new(name) for name in {"sha256", algo}}
+    size = hash_file(path, hashers.values())
+    record = {"path": str(path), "bytes": size, "sha256": hashers["sha256"].hexdigest()}
+    if expected is not None:
+        got = hashers[algo].hexdigest()
+        if got != expected:
+            raise PolyfactError(f"{path} (from {origin}): {algo} {got} != expected {expected}")
+        record["checksum"] = f"{algo}:{got}"
+    return record
 
 
 def _write_manifest(args: argparse.Namespace, record: dict[str, Any]) -> None:
@@ -31,22 +47,6 @@ def _write_manifest(args: argparse.Namespace, record: dict[str, Any]) -> None:
     from polyfact.io import write_json
 
     write_json(args.manifest, {"source": args.source, **record})
-
-
-def _verified(path: Path, checksum: str | None, origin: str) -> dict[str, Any]:
-    """The record of a file already on disk (a local copy, an earlier complete download), after
-    checking it against `checksum` when one is given."""
-    from polyfact.acquire.http import parse_checksum
-    from polyfact.errors import PolyfactError
-
-    record = _file_record(path)
-    if checksum:
-        algo, expected = parse_checksum(checksum)
-        got = record["sha256"] if algo == "sha256" else _digest(path, algo)
-        if got != expected:
-            raise PolyfactError(f"{path} (from {origin}): {algo} {got} != expected {expected}")
-        record["checksum"] = f"{algo}:{got}"
-    return record
 
 
 def _fetch(url: str, raw_dir: str, retries: int, *, checksum: str | None = None) -> dict[str, Any]:
@@ -59,18 +59,8 @@ def _fetch(url: str, raw_dir: str, retries: int, *, checksum: str | None = None)
     dest = Path(raw_dir, Path(urlparse(url).path).name)
     if dest.is_file():
         log.info("%s: reusing the complete download %s", url, dest)
-        return {"url": url, **_verified(dest, checksum, url), "reused": True}
+        return {"url": url, **_file_record(dest, checksum, url), "reused": True}
     return download(url, dest, checksum=checksum, retries=retries, progress=True)
-
-
-def _digest(path: Path, algo: str) -> str:
-    import hashlib
-
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _checksum(spec: dict[str, Any], filename: str) -> str | None:
@@ -107,7 +97,7 @@ def acquire_wikidata_dump(args: argparse.Namespace) -> None:
         local = Path(spec["local"]).resolve()
         _link(local, out)
         try:
-            record = _verified(out, spec.get("checksum"), str(local))
+            record = _file_record(out, spec.get("checksum"), str(local))
         except Exception:
             out.unlink()
             raise
