@@ -28,6 +28,7 @@ rule build_dataset:
         relations=csv(RELATIONS),
         splits=split_fractions(),
         max_answer_share=config["dataset"]["max_answer_share"],
+        distractors=config["dataset"]["distractors"],
         seed=config["seed"],
         out_dir=subpath(output.stats, parent=True),
     resources:
@@ -40,6 +41,7 @@ rule build_dataset:
         "polyfact --job {params.job} dataset build --facts {input.facts} --templates {params.templates}"
         " --languages {params.languages} --relations {params.relations}"
         " --splits {params.splits} --max-answer-share {params.max_answer_share}"
+        " --distractors {params.distractors}"
         " --seed {params.seed} --out-dir {params.out_dir} 2> {log}"
 
 

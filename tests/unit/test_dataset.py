@@ -4,17 +4,32 @@ splits and determinism."""
 from __future__ import annotations
 
 import json
+import math
+import random
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from polyfact.cli import build_parser
 from polyfact.dataset import filters
 from polyfact.dataset.build import build_dataset, write_dataset
-from polyfact.dataset.items import Item
+from polyfact.dataset.items import Item, items_from_facts
 from polyfact.dataset.matching import mentions
-from polyfact.dataset.options import build_pools, choose_distractors, shuffle_options
-from polyfact.dataset.splits import SPLITS, assign_splits, split_sizes
-from polyfact.facts import Fact, facts_frame
+from polyfact.dataset.options import (
+    DISTRACTOR_MODES,
+    build_pools,
+    candidate_tiers,
+    choose_distractors,
+    choose_uniform_same_type,
+    shuffle_options,
+)
+from polyfact.dataset.report import data_report, render_markdown
+from polyfact.dataset.splits import SPLITS, assign_splits, stratified_sizes
+from polyfact.errors import PolyfactError
+from polyfact.facts import Fact, facts_frame, filter_min_label_langs, read_facts, write_facts
+from polyfact.relations import ORIGINAL_RELATIONS, PAPER_RELATIONS, RELATIONS
 
 LANGS = ["en", "de", "ru", "zh", "bn"]
 TEMPLATES = {
@@ -232,9 +247,11 @@ def test_distractors_weighted_and_never_subject() -> None:
 
 def test_split_sizes_sum_and_round() -> None:
     for n in range(0, 50):
-        sizes = split_sizes(n, {"train": 0.8, "val": 0.1, "test": 0.1})
+        sizes = stratified_sizes({"P1": n}, {"train": 0.8, "val": 0.1, "test": 0.1})["P1"]
         assert sum(sizes.values()) == n
-    assert split_sizes(10, {"train": 0.8, "val": 0.1, "test": 0.1}) == {"train": 8, "val": 1, "test": 1}
+    assert stratified_sizes({"P1": 10}, {"train": 0.8, "val": 0.1, "test": 0.1}) == {
+        "P1": {"train": 8, "val": 1, "test": 1}
+    }
 
 
 def test_splits_stratified_parallel_and_disjoint() -> None:
@@ -295,3 +312,187 @@ def test_relations_outside_config_are_ignored() -> None:
     result = build_dataset(df, TEMPLATES, LANGS, ["P17"], {"train": 1.0, "val": 0.0, "test": 0.0}, 0.4, 1)
     assert result.stats["facts_in"] == 0
     assert isinstance(df, pd.DataFrame)
+
+
+# --- the original PolyFact's options (DESIGN §11) ----------------------------------------
+
+
+def typed_item(k: int, obj: str, types: frozenset[str], label: str | None = None) -> Item:
+    return Item(
+        f"s{k}|P136|{obj}",
+        f"s{k}",
+        "P136",
+        obj,
+        {"en": f"Work {k}"},
+        {"en": label or obj},
+        {"en": f"What is the genre of Work {k}?"},
+        object_types=types,
+    )
+
+
+def test_uniform_same_type_draws_only_same_type_and_similar_length() -> None:
+    music, film = frozenset({"Q188451"}), frozenset({"Q201658"})
+    items = [typed_item(k, f"m{k}", music, f"Music genre {k}") for k in range(6)]
+    items += [typed_item(10 + k, f"f{k}", film, f"Film genre {k}") for k in range(6)]
+    items.append(typed_item(20, "long", music, "A music genre with a name far longer than the others"))
+    pools = build_pools(items)
+    tiers = dict(candidate_tiers("m0", pools["P136"], ["en"]))
+    assert tiers["same_type"] == ["m1", "m2", "m3", "m4", "m5"]  # not the films, not the long label
+    assert "long" not in tiers["length_similar"] and "f0" in tiers["length_similar"]
+    assert "long" in tiers["relation"] and "m0" not in tiers["relation"]
+    for seed in range(20):
+        picked, tier = choose_uniform_same_type(items[0], pools["P136"], ["en"], seed)
+        assert tier == "same_type" and picked is not None
+        assert set(picked) <= {"m1", "m2", "m3", "m4", "m5"} and len(set(picked)) == 3
+    assert choose_uniform_same_type(items[0], pools["P136"], ["en"], 3) == choose_uniform_same_type(
+        items[0], pools["P136"], ["en"], 3
+    )
+
+
+def test_uniform_same_type_falls_back_without_types() -> None:
+    items = [typed_item(k, f"o{k}", frozenset()) for k in range(6)]
+    pools = build_pools(items)
+    picked, tier = choose_uniform_same_type(items[0], pools["P136"], ["en"], 1)
+    assert tier == "length_similar" and picked is not None and "o0" not in picked
+    # a gold whose label length matches nothing: the whole relation pool
+    items.append(typed_item(9, "odd", frozenset(), "An extraordinarily long genre label, forty-plus chars"))
+    pools = build_pools(items)
+    picked, tier = choose_uniform_same_type(items[-1], pools["P136"], ["en"], 1)
+    assert tier == "relation" and picked is not None
+
+
+def test_uniform_ignores_gold_frequency_unlike_frequency_mode() -> None:
+    """One object is the gold of 40 facts: frequency mode offers it far more often."""
+    t = frozenset({"Q1"})
+    items = [typed_item(k, "hub", t) for k in range(40)]
+    items += [typed_item(100 + k, f"o{k}", t) for k in range(9)]
+    pools = build_pools(items)
+    probes = [typed_item(200 + k, f"o{k % 9}", t) for k in range(300)]
+    weighted = sum("hub" in (choose_distractors(p, pools["P136"], ["en"], 5) or []) for p in probes)
+    uniform = sum("hub" in (choose_uniform_same_type(p, pools["P136"], ["en"], 5)[0] or []) for p in probes)
+    assert weighted > 250  # hub holds 40 of 48 weight units
+    assert 60 < uniform < 140  # 3 of 9 candidates: about a third
+
+
+def test_build_with_uniform_same_type_counts_pools_and_no_cap() -> None:
+    result = build(synthetic_countries(40), distractors="uniform_same_type", max_answer_share=None)
+    tiers = result.stats["distractor_tiers"]
+    assert sum(tiers.values()) == result.stats["facts_out"] == 40
+    assert tiers["same_type"] == 0  # synthetic facts carry no types: every fact falls back
+    assert result.stats["distractors"] == "uniform_same_type" and result.stats["max_answer_share"] is None
+    assert removed(result)["over_represented"] == 0
+    with pytest.raises(PolyfactError, match="distractors"):
+        build(synthetic_countries(10), distractors="weighted")
+
+
+def test_object_types_survive_the_parquet_round_trip(tmp_path) -> None:
+    facts = synthetic_countries(3)
+    facts[0].object_types = ("Q5107", "Q82794")
+    write_facts(facts_frame(facts, LANGS), tmp_path / "facts.parquet")
+    items = items_from_facts(read_facts(tmp_path / "facts.parquet"), LANGS)
+    assert items[0].object_types == frozenset({"Q5107", "Q82794"}) and items[1].object_types == frozenset()
+
+
+def test_no_cap_keeps_over_represented_answers() -> None:
+    extra = synthetic_countries(70)[40:]  # 30 more countries with distinct names, all in Europe
+    facts = synthetic_countries(40) + [
+        Fact(f.subject_id, "P30", "c:EU", f.subject_labels, CONTINENTS["EU"]) for f in extra
+    ]
+    capped, uncapped = build(facts, max_answer_share=0.4), build(facts, max_answer_share=None)
+    assert removed(capped)["over_represented"] > 0  # Europe: 38 of 70
+    assert removed(uncapped)["over_represented"] == 0
+    assert uncapped.stats["facts_out"] == 70 > capped.stats["facts_out"]
+
+
+def test_share_or_none_parses_config_null() -> None:
+    parser = build_parser()
+    base = ["dataset", "build", "--facts", "f", "--templates", "t", "--languages", "en", "--relations", "P30"]
+    args = parser.parse_args([*base, "--out-dir", "o", "--max-answer-share", "None"])
+    assert args.max_answer_share is None and args.distractors == "frequency"
+    args = parser.parse_args(
+        [*base, "--out-dir", "o", "--max-answer-share", "0.4", "--distractors", "uniform_same_type"]
+    )
+    assert args.max_answer_share == 0.4 and args.distractors == "uniform_same_type"
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--out-dir", "o", "--max-answer-share", "1.5"])
+
+
+# --- labels in fewer languages than evaluated (facts.min_label_langs) ---------------------
+
+
+def test_min_label_langs_below_eval_languages_end_to_end(tmp_path) -> None:
+    """Extraction keeps a fact labelled in 3 of 5 languages; the build drops it in all languages,
+    counts it as missing_labels (and per language) and the data report says so."""
+    facts = synthetic_countries(30)
+    partial = {"en": "Partlandia", "de": "Teilland", "ru": "Частьландия"}
+    facts.append(Fact("t:partial", "P30", "c:EU", partial, CONTINENTS["EU"]))
+    df = filter_min_label_langs(facts_frame(facts, LANGS), LANGS, 3)
+    assert "t:partial|P30|c:EU" in set(df["fact_id"])
+    assert "t:partial|P30|c:EU" not in set(filter_min_label_langs(facts_frame(facts, LANGS), LANGS, 5)["fact_id"])
+    result = build_dataset(df, TEMPLATES, LANGS, ["P30"], {"train": 0.8, "val": 0.1, "test": 0.1}, 0.4, 7)
+    assert removed(result)["missing_labels"] == 1
+    assert result.stats["missing_labels_per_language"] == {"en": 0, "de": 0, "ru": 0, "zh": 1, "bn": 1}
+    for split in SPLITS:
+        for lang in LANGS:
+            assert all(r["subject_id"] != "t:partial" for r in result.records[split][lang])
+    write_dataset(result, tmp_path / "polyfact")
+    md = render_markdown(data_report(tmp_path / "polyfact", LANGS, None))
+    assert "lacking a subject or object label" in md
+    assert "Distractors: frequency; answer share cap: 0.4." in md
+
+
+# --- 95 / 2.5 / 2.5 with small relations ---------------------------------------------------
+
+PAPER_SPLITS = {"train": 0.95, "val": 0.025, "test": 0.025}
+
+
+def test_small_relations_still_fill_val_and_test() -> None:
+    counts = {f"P{k}": 10 for k in range(19)}  # per-relation rounding alone would give 0 val/test
+    sizes = stratified_sizes(counts, PAPER_SPLITS)
+    assert sum(s["val"] for s in sizes.values()) == 5 and sum(s["test"] for s in sizes.values()) == 5  # 4.75
+    for s in sizes.values():
+        assert sum(s.values()) == 10 and s["train"] in (9, 10) and s["val"] <= 1 and s["test"] <= 1
+    assert stratified_sizes(counts, PAPER_SPLITS) == sizes
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_stratified_sizes_floor_or_ceil_and_totals_within_one(seed: int) -> None:
+    rng = random.Random(seed)
+    counts = {f"P{k}": rng.choice([rng.randint(1, 12), rng.randint(1, 400)]) for k in range(rng.randint(1, 19))}
+    sizes = stratified_sizes(counts, PAPER_SPLITS)
+    total = sum(counts.values())
+    for split in SPLITS:
+        assert abs(sum(s[split] for s in sizes.values()) - total * PAPER_SPLITS[split]) < 1
+        for pid, n in counts.items():
+            assert math.floor(n * PAPER_SPLITS[split] - 1e-9) <= sizes[pid][split] <= math.ceil(n * PAPER_SPLITS[split])
+    for pid, n in counts.items():
+        assert sum(sizes[pid].values()) == n
+
+
+def test_large_relations_keep_their_exact_shares() -> None:
+    sizes = stratified_sizes({"P17": 4000, "P30": 1200}, PAPER_SPLITS)
+    assert sizes == {"P17": {"train": 3800, "val": 100, "test": 100}, "P30": {"train": 1140, "val": 30, "test": 30}}
+
+
+def test_assign_splits_paper_fractions_deterministic() -> None:
+    facts = [(f"f{r}_{k}", f"P{r}") for r in range(19) for k in range(12)]
+    first = assign_splits(facts, PAPER_SPLITS, 3)
+    assert first == assign_splits(list(reversed(facts)), PAPER_SPLITS, 3)
+    counts = Counter(first.values())
+    assert counts["val"] == 6 and counts["test"] == 6  # 228 * 0.025 = 5.7
+    with pytest.raises(PolyfactError, match="sum to 1"):
+        assign_splits(facts, {"train": 0.9, "val": 0.025, "test": 0.025}, 3)
+
+
+# --- the original relations ----------------------------------------------------------------
+
+
+def test_original_relations_registered_and_in_schema() -> None:
+    assert len(ORIGINAL_RELATIONS) == len(set(ORIGINAL_RELATIONS)) == 19
+    assert set(PAPER_RELATIONS) < set(ORIGINAL_RELATIONS) <= set(RELATIONS)
+    assert set(ORIGINAL_RELATIONS) - set(PAPER_RELATIONS) == {"P38", "P19", "P136", "P495", "P108"}
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
+    assert schema["$defs"]["relation"]["enum"] == list(RELATIONS)
+    dataset = schema["properties"]["dataset"]["properties"]
+    assert dataset["distractors"]["default"] == "frequency"
+    assert dataset["distractors"]["enum"] == list(DISTRACTOR_MODES)

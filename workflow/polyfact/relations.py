@@ -18,8 +18,13 @@ RELATIONS: dict[str, str] = {
     "P176": "manufacturer",
     "P84": "architect",
     "P61": "discoverer or inventor",
-    # CLDR-derived (embedded default) beyond the paper's set
+    # The original PolyFact's other five (19 in all; DESIGN §11). P38 also comes from CLDR.
     "P38": "currency",
+    "P19": "place of birth",
+    "P136": "genre",
+    "P495": "country of origin",
+    "P108": "employer",
+    # CLDR-derived (embedded default) beyond the paper's sets
     "P282": "writing system",
 }
 PAPER_RELATIONS: tuple[str, ...] = (
@@ -38,6 +43,12 @@ PAPER_RELATIONS: tuple[str, ...] = (
     "P84",
     "P61",
 )
+
+
+# The original PolyFact (the paper's runs, 19): PolyFact-Clean's 14 plus the four relations
+# build_polyfact_clean.py excludes (P495, P136, P19 as most ambiguous; P108 in its v2) and
+# currency, which resample_distractors.py drops as unverifiable (--drop_relations currency).
+ORIGINAL_RELATIONS: tuple[str, ...] = (*PAPER_RELATIONS, "P38", "P19", "P136", "P495", "P108")
 
 
 def relation_name(pid: str) -> str:

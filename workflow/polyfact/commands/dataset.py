@@ -22,6 +22,7 @@ def dataset_build(args: argparse.Namespace) -> None:
         fractions,
         args.max_answer_share,
         args.seed,
+        distractors=args.distractors,
     )
     if not result.stats["facts_out"]:
         raise SystemExit(f"polyfact dataset build: every fact was filtered out: {result.stats['removed']}")

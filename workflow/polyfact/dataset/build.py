@@ -14,9 +14,18 @@ from tqdm import tqdm
 
 from polyfact.dataset import filters
 from polyfact.dataset.items import Item, items_from_facts
-from polyfact.dataset.options import build_pools, choose_distractors, shuffle_options
+from polyfact.dataset.options import (
+    DISTRACTOR_MODES,
+    TIERS,
+    build_pools,
+    candidate_tiers,
+    choose_distractors,
+    choose_uniform_same_type,
+    shuffle_options,
+)
 from polyfact.dataset.splits import SPLITS, assign_splits
 from polyfact.dataset.templates import Templates, render_question
+from polyfact.errors import PolyfactError
 from polyfact.io import write_json, write_jsonl
 from polyfact.records import OPTION_KEYS
 from polyfact.relations import relation_name
@@ -55,15 +64,20 @@ def build_dataset(
     languages: Sequence[str],
     relations: Sequence[str],
     fractions: Mapping[str, float],
-    max_answer_share: float,
+    max_answer_share: float | None,
     seed: int,
+    distractors: str = "frequency",
 ) -> BuildResult:
+    """Build the dataset; `max_answer_share` None = no cap, `distractors` one of DISTRACTOR_MODES."""
+    if distractors not in DISTRACTOR_MODES:
+        raise PolyfactError(f"dataset.distractors: {distractors!r} is not one of {list(DISTRACTOR_MODES)}")
     languages = list(languages)
     facts = facts[facts["property_id"].isin(relations)]
     items = items_from_facts(facts, languages)
     removals = Removals()
     n_input = len(items)
 
+    missing_per_language = filters.missing_label_counts(items, languages)
     items = removals.predicate("missing_labels", items, filters.missing_labels, languages)
     items = removals.predicate("foreign_script", items, filters.foreign_script, languages)
     for item in tqdm(items, desc="questions", unit="fact", disable=None):
@@ -76,16 +90,28 @@ def build_dataset(
     ambiguous_ids, duplicate_ids = filters.ambiguous(items, languages)
     items = removals.apply("ambiguous", items, ambiguous_ids)
     items = removals.apply("duplicate_question", items, duplicate_ids)
-    items = removals.apply("over_represented", items, filters.over_represented(items, max_answer_share, seed))
+    over = set() if max_answer_share is None else filters.over_represented(items, max_answer_share, seed)
+    items = removals.apply("over_represented", items, over)
 
     pools = build_pools(items)
     no_options = set()
+    tiers_of: dict[tuple[str, str], list[tuple[str, list[str]]]] = {}  # (relation, gold) -> tiers
+    tier_used: Counter[str] = Counter()
     for item in tqdm(items, desc="options", unit="fact", disable=None):
-        distractors = choose_distractors(item, pools[item.property_id], languages, seed)
-        if distractors is None:
+        pool = pools[item.property_id]
+        if distractors == "frequency":
+            chosen = choose_distractors(item, pool, languages, seed)
+        else:
+            key = (item.property_id, item.object_id)
+            if key not in tiers_of:
+                tiers_of[key] = candidate_tiers(item.object_id, pool, languages)
+            chosen, tier = choose_uniform_same_type(item, pool, languages, seed, tiers_of[key])
+            if tier is not None:
+                tier_used[tier] += 1
+        if chosen is None:
             no_options.add(item.fact_id)
         else:
-            item.option_ids = shuffle_options(item, distractors, languages, seed)
+            item.option_ids = shuffle_options(item, chosen, languages, seed)
     items = removals.apply("duplicate_options", items, no_options)
 
     split_of = assign_splits([(i.fact_id, i.property_id) for i in items], fractions, seed)
@@ -106,10 +132,18 @@ def build_dataset(
         "seed": seed,
         "facts_in": n_input,
         "facts_out": len(items),
+        "max_answer_share": max_answer_share,
+        "distractors": distractors,
         "removed": [{"filter": k, "facts": v} for k, v in removals.counts.items()],
+        # facts lacking a subject or object label per eval language (one fact may count in
+        # several); all of them are removed as missing_labels until labels are translated
+        "missing_labels_per_language": missing_per_language,
         "per_relation": {pid: {s: per_relation[(pid, s)] for s in SPLITS} for pid in relations},
         "per_split": {s: len(parallel[s]) for s in SPLITS},
     }
+    if distractors == "uniform_same_type":
+        # facts kept, by the candidate tier their distractors came from (all but same_type are fallbacks)
+        stats["distractor_tiers"] = {t: tier_used[t] for t in TIERS}
     return BuildResult(records, parallel, stats)
 
 

@@ -19,6 +19,12 @@ def missing_labels(item: Item, languages: Sequence[str]) -> bool:
     return any(not item.subject.get(lang) or not item.object.get(lang) for lang in languages)
 
 
+def missing_label_counts(items: Sequence[Item], languages: Sequence[str]) -> dict[str, int]:
+    """Facts lacking a subject or object label, per language: shows which languages need the
+    labels that extraction let through with `facts.min_label_langs` below the eval languages."""
+    return {lang: sum(1 for i in items if not i.subject.get(lang) or not i.object.get(lang)) for lang in languages}
+
+
 def foreign_script(item: Item, languages: Sequence[str]) -> bool:
     """Subject or gold label holds letters of a script foreign to the language (Latin in Bengali)."""
     return any(

@@ -19,6 +19,7 @@ class Item:
     object: dict[str, str | None]
     question: dict[str, str] = field(default_factory=dict)
     option_ids: dict[str, list[str]] = field(default_factory=dict)  # per language, display order
+    object_types: frozenset[str] = frozenset()  # P31 classes of the object (none for CLDR facts)
 
 
 def items_from_facts(df: pd.DataFrame, languages: list[str]) -> list[Item]:
@@ -37,9 +38,17 @@ def items_from_facts(df: pd.DataFrame, languages: list[str]) -> list[Item]:
                 object_id=r["object_id"],
                 subject={lang: _label(r[label_column("subject", lang)]) for lang in languages},
                 object={lang: _label(r[label_column("object", lang)]) for lang in languages},
+                object_types=_types(r.get("object_types")),
             )
         )
     return items
+
+
+def _types(value: object) -> frozenset[str]:
+    """P31 ids from a facts-table cell (a list, a numpy array from Parquet, or null)."""
+    if value is None or isinstance(value, float | str):
+        return frozenset()
+    return frozenset(str(t) for t in value)  # type: ignore[attr-defined]
 
 
 def _label(value: object) -> str | None:

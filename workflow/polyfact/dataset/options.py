@@ -1,4 +1,14 @@
-"""Multiple-choice options: gold + 3 distractors drawn from the relation's pool of golds."""
+"""Multiple-choice options: gold + 3 distractors drawn from the relation's pool of golds.
+
+Two ways to draw them (`dataset.distractors`):
+- `frequency` (PolyFact-Clean, the authors' resample_distractors.py): weighted by how often
+  each object is a gold, so golds and distractors follow one distribution.
+- `uniform_same_type` (the original PolyFact, build_seed_facts_from_wiki.py): uniformly among
+  the relation's objects that share a P31 type with the gold and whose reference label is
+  within LENGTH_WINDOW characters of the gold's; when that tier cannot supply three acceptable
+  distractors, uniformly among the length-similar objects of the relation, then among all of
+  them. Facts without types (CLDR) always fall back; the tier used is counted per fact.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +16,8 @@ import bisect
 import itertools
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from polyfact.dataset.items import Item
 from polyfact.dataset.matching import mentions, normalize
@@ -15,6 +25,11 @@ from polyfact.languages import foreign_letters
 
 NUM_OPTIONS = 4
 MAX_DRAWS = 200  # weighted draws tried per fact before it is dropped as lacking distinct options
+DISTRACTOR_MODES = ("frequency", "uniform_same_type")
+# The authors' max_len_diff: distractor and gold (English) labels differ by at most 15 characters.
+LENGTH_WINDOW = 15
+# Candidate tiers of uniform_same_type, in the order tried; all but the first are fallbacks.
+TIERS = ("same_type", "length_similar", "relation")
 
 
 @dataclass
@@ -24,6 +39,7 @@ class Pool:
     object_ids: list[str]
     cumulative: list[int]
     labels: dict[str, dict[str, str]]  # object_id -> lang -> label
+    types: dict[str, frozenset[str]] = field(default_factory=dict)  # object_id -> P31 ids
 
     def draw(self, rng: random.Random) -> str:
         x = rng.randrange(self.cumulative[-1])
@@ -33,13 +49,15 @@ class Pool:
 def build_pools(items: Sequence[Item]) -> dict[str, Pool]:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     labels: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+    types: dict[str, dict[str, frozenset[str]]] = defaultdict(dict)
     for item in items:
         counts[item.property_id][item.object_id] += 1
         labels[item.property_id][item.object_id] = item.object  # type: ignore[assignment]
+        types[item.property_id][item.object_id] = item.object_types
     pools = {}
     for pid, counter in counts.items():
         ids = sorted(counter)
-        pools[pid] = Pool(ids, list(itertools.accumulate(counter[i] for i in ids)), labels[pid])
+        pools[pid] = Pool(ids, list(itertools.accumulate(counter[i] for i in ids)), labels[pid], types[pid])
     return pools
 
 
@@ -78,6 +96,61 @@ def choose_distractors(item: Item, pool: Pool, languages: Sequence[str], seed: i
         if len(rejected) >= len(pool.object_ids):
             break
     return None
+
+
+def reference_language(languages: Sequence[str]) -> str:
+    """Language whose label lengths are compared: English as the authors did, else the first."""
+    return "en" if "en" in languages else languages[0]
+
+
+def candidate_tiers(gold_id: str, pool: Pool, languages: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """uniform_same_type's candidate lists for a gold object, best tier first (sorted ids).
+
+    Same type means sharing at least one P31 class with the gold (the authors' type index is
+    keyed by each P31 id); a gold without types has no same-type candidates.
+    """
+    ref = reference_language(languages)
+    gold_len = len(pool.labels[gold_id][ref])
+    gold_types = pool.types.get(gold_id, frozenset())
+    others = [o for o in pool.object_ids if o != gold_id]
+    similar = [o for o in others if abs(len(pool.labels[o][ref]) - gold_len) <= LENGTH_WINDOW]
+    same_type = [o for o in similar if gold_types & pool.types.get(o, frozenset())] if gold_types else []
+    return list(zip(TIERS, (same_type, similar, others), strict=True))
+
+
+def uniform_order(candidates: Sequence[str], rng: random.Random) -> Iterator[str]:
+    """The candidates in uniformly random order, lazily (partial Fisher-Yates: cheap for big pools)."""
+    order = list(candidates)
+    for i in range(len(order)):
+        j = rng.randrange(i, len(order))
+        order[i], order[j] = order[j], order[i]
+        yield order[i]
+
+
+def choose_uniform_same_type(
+    item: Item, pool: Pool, languages: Sequence[str], seed: int, tiers: list[tuple[str, list[str]]] | None = None
+) -> tuple[list[str] | None, str | None]:
+    """Three distractors drawn uniformly from the first tier that can supply them, and that tier.
+
+    Returns (None, None) when no tier yields three acceptable distractors. `tiers` may be passed
+    precomputed (they depend only on the gold object), which keeps big relations fast.
+    """
+    rng = random.Random(f"{seed}|distractors|{item.fact_id}")
+    for tier, candidates in tiers if tiers is not None else candidate_tiers(item.object_id, pool, languages):
+        chosen_ids: list[str] = []
+        chosen_labels = [item.object]  # type: ignore[list-item]
+        for tried, candidate in enumerate(uniform_order(candidates, rng)):
+            if tried >= MAX_DRAWS:
+                break
+            if candidate == item.subject_id:
+                continue
+            labels = pool.labels[candidate]
+            if acceptable(labels, chosen_labels, item, languages):  # type: ignore[arg-type]
+                chosen_ids.append(candidate)
+                chosen_labels.append(labels)
+                if len(chosen_ids) == NUM_OPTIONS - 1:
+                    return chosen_ids, tier
+    return None, None
 
 
 def shuffle_options(

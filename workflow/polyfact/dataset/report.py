@@ -55,6 +55,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     )
     out += ["", "## Quality filters (applied in this order; facts removed in all languages)", ""]
     out += table(["filter", "facts removed"], [[r["filter"], r["facts"]] for r in ds["removed"]], missing="None")
+    out += missing_labels_section(ds)
+    out += distractors_section(ds)
     out += ["", "## Model-free baselines (test split; accuracy)", ""]
     b = report["baselines"]
     keys = ["chance", "train_gold_prior", "longest_option", "shortest_option", "most_common_position"]
@@ -69,6 +71,38 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     )
     out.append("")
     return "\n".join(out)
+
+
+def missing_labels_section(ds: Mapping[str, Any]) -> list[str]:
+    """Which eval languages lacked labels: facts extraction kept with fewer labels than eval
+    languages (facts.min_label_langs) and that the build therefore dropped in every language."""
+    per_lang = ds.get("missing_labels_per_language") or {}
+    if not any(per_lang.values()):
+        return []
+    out = [
+        "",
+        "Facts lacking a subject or object label, per eval language (a fact may lack several);",
+        "each is removed in all languages as missing_labels, as no label translation is configured:",
+        "",
+    ]
+    out += table(["language", "facts lacking a label"], [[lang, n] for lang, n in per_lang.items()], missing="None")
+    return out
+
+
+def distractors_section(ds: Mapping[str, Any]) -> list[str]:
+    """How distractors were drawn, and for uniform_same_type how many facts fell back."""
+    mode = ds.get("distractors", "frequency")
+    cap = ds.get("max_answer_share", "n/a")
+    out = ["", f"Distractors: {mode}; answer share cap: {'none' if cap is None else cap}.", ""]
+    tiers = ds.get("distractor_tiers")
+    if tiers:
+        out += [
+            "Facts by the pool their distractors came from (same_type: shares a P31 type with the",
+            "gold and a similar-length label; the others are fallbacks, e.g. facts without types):",
+            "",
+        ]
+        out += table(["pool", "facts"], [[tier, n] for tier, n in tiers.items()], missing="None")
+    return out
 
 
 def write_report(report: Mapping[str, Any], md_path: str | Path, json_path: str | Path) -> None:
