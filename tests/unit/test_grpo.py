@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 from polyfact.errors import PolyfactError
-from polyfact.prompts import grpo_prompt
+from polyfact.prompts import grpo_prompt, paper_grpo_prompt
 from polyfact.train.grouping import FactGroupSampler
 from polyfact.train.grpo import FactRolloutReward, build_trainer, grpo_config, grpo_dataset, train_grpo
 from polyfact.train.rewards import RewardSpec
@@ -75,6 +75,45 @@ def test_dataset_is_fact_major_and_rejects_mismatched_facts() -> None:
         grpo_dataset(broken, SCAFFOLDS)
     with pytest.raises(PolyfactError, match="scaffold"):
         grpo_dataset(records(1), {"en": "x"})
+
+
+def test_paper_prompt_names_the_language_and_letters_the_options() -> None:
+    r = record(1, "bn")
+    prompt = paper_grpo_prompt(r, "bn")
+    head, question_block = prompt.split("\n\nQuestion: ")
+    instruction = head.split("\n")
+    assert len(instruction) == 4 and all(line.isascii() for line in instruction)  # English, 4 lines
+    assert "Bengali" in instruction[0] and "Bengali" in instruction[1]  # names the question's language
+    assert "letter" in instruction[2]
+    lines = question_block.split("\n")
+    assert lines[0] == r["question"]
+    assert lines[1:5] == [f"{letter}. {r[f'option_{c}']}" for letter, c in zip("ABCD", "abcd", strict=True)]
+    assert lines[5:] == ["", "Answer text:"]
+    assert "Swahili" in paper_grpo_prompt(record(1, "en") | {"language": "sw"}, "sw").split("\n")[0]
+    with pytest.raises(PolyfactError, match="'xx'"):
+        paper_grpo_prompt(r, "xx")
+
+
+def test_dataset_paper_prompt_needs_no_scaffolds() -> None:
+    dataset, _ = grpo_dataset(records(2), {}, prompt="paper")
+    assert dataset[1]["prompt"] == paper_grpo_prompt(record(0, "bn"), "bn")
+    assert dataset[1]["prompt"].endswith("Answer text:")
+    with pytest.raises(PolyfactError, match="scaffold"):
+        grpo_dataset(records(1), {}, prompt="native")
+    with pytest.raises(PolyfactError, match="grpo.prompt"):
+        grpo_dataset(records(1), SCAFFOLDS, prompt="english")
+
+
+def test_paper_reward_credits_letters_and_ignores_empty() -> None:
+    """The paper runs' reward: a bare letter is that option, an empty completion scores 0."""
+    texts = ["B.", "(B)", "", "ইউরোপ", "B", "Mars"]
+    layout = ["en"] * 3 + ["bn"] * 3
+    golds = [record(0, lang)["answer_index"] for lang in LANGS]
+    assert golds == [1, 1]  # option B is Europe in both languages for fact 0
+    paper = FactRolloutReward(RewardSpec(empty=0.0, bare_letter="credit"), n_langs=2)
+    assert reward_call(paper, texts, layout) == [3.0, 3.0, -0.5, 3.0, 3.0, -0.5]
+    later = FactRolloutReward(RewardSpec(), n_langs=2)
+    assert reward_call(later, texts, layout) == [0.5, -1.0, -1.5, 0.5, -1.0, -1.5]
 
 
 def test_sampler_yields_whole_facts_in_order() -> None:
@@ -167,6 +206,26 @@ def test_grpo_config_holds_one_fact_per_step(tmp_path: Path) -> None:
         grpo_config(spec_for(tmp_path, num_generations=4, gradient_accumulation_steps=5), n_langs=3)
 
 
+def test_paper_schedule_and_loss_pass_through_to_grpo_config(tmp_path: Path) -> None:
+    """The paper runs' trainer settings are plain GRPOConfig fields; warmup below 1 is a fraction."""
+    spec = spec_for(
+        tmp_path,
+        max_steps=200,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.03,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        loss_type="grpo",
+        repetition_penalty=1.3,
+        max_completion_length=32,
+    )
+    args = grpo_config(spec, n_langs=2)
+    assert args.lr_scheduler_type == "cosine"  # a str enum
+    assert args.get_warmup_steps(200) == 6  # 3 % of 200
+    assert (args.weight_decay, args.max_grad_norm, args.loss_type) == (0.01, 1.0, "grpo")
+    assert (args.repetition_penalty, args.max_completion_length) == (1.3, 32)
+
+
 @pytest.mark.parametrize("pooling", ["fact", "per_lang"])
 def test_trl_advantages_shared_across_languages(tiny_model_dir: Path, tmp_path: Path, pooling: str) -> None:
     """Runs TRL's own `_generate_and_score_completions` (reward → per-group normalisation)
@@ -237,3 +296,25 @@ def test_train_grpo_fresh_run_with_lora(tiny_model_dir: Path, tmp_path: Path) ->
     saved = read_stats(tmp_path / "out")
     assert saved["lora"]["r"] == 4
     AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+
+
+def test_paper_keys_in_the_schema_and_the_trainer_check() -> None:
+    """`grpo.prompt` and `grpo.reward.bare_letter` default to today's behaviour, accept the paper
+    values, and are project keys (not GRPOConfig fields) for the workflow's check."""
+    from polyfact.train.settings import TrainerSettingsError, check_trainer_sections
+    from snakemake.utils import validate
+
+    schema = str(Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml")
+    config: dict[str, Any] = {}
+    validate(config, schema)
+    assert config["grpo"]["prompt"] == "native"
+    assert config["grpo"]["reward"]["bare_letter"] == "unparseable"
+    assert RewardSpec(**config["grpo"]["reward"]) == RewardSpec()
+    paper: dict[str, Any] = {"grpo": {"prompt": "paper", "reward": {"bare_letter": "credit", "empty": 0.0}}}
+    validate(paper, schema)
+    check_trainer_sections(paper | {"grpo": paper["grpo"] | {"repetition_penalty": 1.3, "loss_type": "grpo"}})
+    for bad in ({"prompt": "english"}, {"reward": {"bare_letter": "yes"}}):
+        with pytest.raises(Exception, match="english|yes"):
+            validate({"grpo": bad}, schema)
+    with pytest.raises(TrainerSettingsError, match="grpo.promt"):
+        check_trainer_sections({"grpo": {"promt": "paper"}})

@@ -130,3 +130,60 @@ def test_pooling_per_lang_adds_bonus_to_own_reward() -> None:
     assert rollout_rewards([Outcome.CORRECT] * 2, RewardSpec(pooling="per_lang")) == [2.0, 2.0]
     ladder = RewardSpec(pooling="per_lang", bonus_shape="ladder")
     assert rollout_rewards(outcomes, ladder) == pytest.approx([1.25, -0.25])
+
+
+# Letter answers: (completion, options, gold, outcome under unparseable / credit / prefix).
+LETTER_CASES = [
+    ("B", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ("B.", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ("(B)", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ("B)", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    (" b\n", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ('"C"', CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.WRONG, Outcome.WRONG)),
+    ("Answer text: B", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ("answer: D.", CONTINENTS, 3, (Outcome.UNPARSEABLE, Outcome.CORRECT, Outcome.CORRECT)),
+    ("E", CONTINENTS, 1, (Outcome.UNPARSEABLE, Outcome.UNPARSEABLE, Outcome.UNPARSEABLE)),  # no option E
+    ("B) Europe", CONTINENTS, 1, (Outcome.CORRECT, Outcome.CORRECT, Outcome.CORRECT)),
+    ("A. Europe", CONTINENTS, 1, (Outcome.CORRECT, Outcome.CORRECT, Outcome.WRONG)),  # prefix: the letter decides
+    (
+        "a city in Europe",
+        CONTINENTS,
+        1,
+        (Outcome.CORRECT, Outcome.CORRECT, Outcome.WRONG),
+    ),  # the paper's false positive
+    ("Europe", CONTINENTS, 1, (Outcome.CORRECT, Outcome.CORRECT, Outcome.CORRECT)),
+    ("D:", ["A", "B", "C", "D"], 0, (Outcome.UNPARSEABLE, Outcome.WRONG, Outcome.WRONG)),  # exact text first
+    ("", CONTINENTS, 1, (Outcome.EMPTY, Outcome.EMPTY, Outcome.EMPTY)),
+]
+
+
+@pytest.mark.parametrize(("completion", "options", "gold", "expected"), LETTER_CASES)
+def test_bare_letter_rules(
+    completion: str, options: list[str], gold: int, expected: tuple[Outcome, Outcome, Outcome]
+) -> None:
+    got = tuple(judge(completion, options, gold, rule) for rule in ("unparseable", "credit", "prefix"))
+    assert got == expected
+
+
+def test_bare_letter_credit_resolves_to_the_option_index() -> None:
+    assert resolve("C.", CONTINENTS, "credit").index == 2
+    assert resolve("C.", CONTINENTS).index is None  # default unchanged
+    assert resolve("(d)", BN, "credit").index == 3  # letters stay Latin in every language
+
+
+def test_bare_letter_rejects_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="bare_letter"):
+        RewardSpec(bare_letter="letters")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bare_letter"):
+        resolve("B", CONTINENTS, "letters")  # type: ignore[arg-type]
+
+
+def test_empty_completion_reward_is_configurable() -> None:
+    assert completion_reward(Outcome.EMPTY) == -1.0  # later protocol (default)
+    paper = RewardSpec(empty=0.0, bare_letter="credit")
+    assert completion_reward(Outcome.EMPTY, paper) == 0.0
+    outcomes = [judge(t, CONTINENTS, 1, paper.bare_letter) for t in ("", "B", "Mars")]
+    assert outcomes == [Outcome.EMPTY, Outcome.CORRECT, Outcome.UNPARSEABLE]
+    assert rollout_rewards(outcomes, paper) == [0.5, 0.5, 0.5]  # 0 + 1 − 0.5, no bonus
+    later = [judge(t, CONTINENTS, 1) for t in ("", "B", "Mars")]
+    assert rollout_rewards(later, RewardSpec()) == [-2.0, -2.0, -2.0]  # −1 − 0.5 − 0.5

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from polyfact.errors import PolyfactError
+from polyfact.languages import LANGUAGES
 from polyfact.records import OPTION_KEYS
 
 LETTERS = ("A", "B", "C", "D")
@@ -18,6 +19,9 @@ LETTERS = ("A", "B", "C", "D")
 
 ANSWER_CUE = "→"
 """Last GRPO prompt line: a language-neutral cue after which the base model writes the answer."""
+
+GRPO_PROMPTS = ("native", "paper")
+"""GRPO prompt styles (`grpo.prompt`): `native` = `grpo_prompt`, `paper` = `paper_grpo_prompt`."""
 
 
 def mcq_prompt(question: str) -> str:
@@ -36,6 +40,43 @@ def grpo_prompt(row: Mapping[str, Any], scaffold: str) -> str:
     answers with the option's text, as `scaffold` asks."""
     options = "\n".join(f"- {row[key]}" for key in OPTION_KEYS)
     return f"{row['question']}\n{options}\n{scaffold}\n{ANSWER_CUE}"
+
+
+def language_name(lang: str) -> str:
+    """English name of a language code, as the paper prompt names it ("bn" -> "Bengali")."""
+    if lang not in LANGUAGES:
+        raise PolyfactError(f"grpo.prompt 'paper' names the question's language in English; no name for {lang!r}")
+    return LANGUAGES[lang].name
+
+
+def paper_grpo_prompt(row: Mapping[str, Any], lang: str) -> str:
+    """The paper runs' GRPO prompt: an English instruction naming the question's language
+    (answer with the option's full text, in that language, not its letter, without
+    explanation), then `Question:`, the options lettered A–D and the cue `Answer text:`.
+    The layout is the authors'; the instruction sentences are worded here."""
+    name = language_name(lang)
+    options = "".join(f"{letter}. {row[key]}\n" for letter, key in zip(LETTERS, OPTION_KEYS, strict=True))
+    return (
+        f"Here is a factual multiple-choice question written in {name}.\n"
+        f"Reply with the complete text of the correct option, in {name}.\n"
+        "Do not reply with the option letter.\n"
+        "Give no explanation.\n\n"
+        f"Question: {row['question']}\n"
+        f"{options}\n"
+        "Answer text:"
+    )
+
+
+def styled_grpo_prompt(row: Mapping[str, Any], lang: str, style: str, scaffolds: Mapping[str, str]) -> str:
+    """The GRPO prompt of one record in `style` (see GRPO_PROMPTS); `native` needs the
+    language's answer scaffold."""
+    if style == "paper":
+        return paper_grpo_prompt(row, lang)
+    if style != "native":
+        raise PolyfactError(f"grpo.prompt: unknown style {style!r}; expected one of {GRPO_PROMPTS}")
+    if lang not in scaffolds:
+        raise PolyfactError(f"no answer scaffold for {lang!r} (grpo.prompt 'native')")
+    return grpo_prompt(row, scaffolds[lang])
 
 
 def answer_scaffolds(templates_dir: str | Path, languages: Sequence[str]) -> dict[str, str]:

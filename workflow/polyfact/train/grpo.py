@@ -29,7 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from trl import GRPOConfig, GRPOTrainer
 
 from polyfact.errors import PolyfactError
-from polyfact.prompts import grpo_prompt
+from polyfact.prompts import GRPO_PROMPTS, styled_grpo_prompt
 from polyfact.records import OPTION_KEYS
 from polyfact.train.common import (
     apply_lora,
@@ -52,23 +52,31 @@ GENERATION_FIELDS = (
     "loss_type",
     "scale_rewards",
     "use_vllm",
+    "repetition_penalty",
+    "max_grad_norm",
 )
-"""GRPOConfig fields recorded in train_stats.json (paper: G=8, T=0.7, top-p 0.95, 32–48 new tokens, KL 0)."""
+"""GRPOConfig fields recorded in train_stats.json (paper runs: G=8, T=0.7, top-p 0.95,
+repetition penalty 1.3, 32 new tokens, KL 0, clip 1.0)."""
 
 
 def grpo_dataset(
-    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], scaffolds: Mapping[str, str]
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
+    scaffolds: Mapping[str, str],
+    prompt: str = "native",
 ) -> tuple[Dataset, list[list[int]]]:
     """Prompt rows fact by fact (see `rows_by_fact`) and, per fact, the row indices of its
-    languages (the sampler's groups)."""
+    languages (the sampler's groups). `prompt` is the style (`grpo.prompt`): `native` (the
+    scaffold in the question's language) or `paper` (the paper runs' English instruction)."""
+    if prompt not in GRPO_PROMPTS:
+        raise PolyfactError(f"grpo.prompt: unknown style {prompt!r}; expected one of {GRPO_PROMPTS}")
     missing = [lang for lang in records_by_lang if lang not in scaffolds]
-    if missing:
+    if prompt == "native" and missing:
         raise PolyfactError(f"no answer scaffold for {missing}")
     rows, groups = rows_by_fact(records_by_lang)
     languages = list(records_by_lang)  # row i is in languages[i % len(languages)]
     prompts = [
         {
-            "prompt": grpo_prompt(r, scaffolds[lang]),
+            "prompt": styled_grpo_prompt(r, lang, prompt, scaffolds),
             "fact_id": r["fact_id"],
             "language": lang,
             "options": [r[k] for k in OPTION_KEYS],
@@ -102,7 +110,8 @@ class FactRolloutReward:
         **_: Any,
     ) -> list[float]:
         self.tokens_generated += sum(len(ids) for ids in completion_ids)
-        outcomes = [judge(c, o, a) for c, o, a in zip(completions, options, answer_index, strict=True)]
+        rule = self.spec.bare_letter
+        outcomes = [judge(c, o, a, rule) for c, o, a in zip(completions, options, answer_index, strict=True)]
         positions: dict[str, dict[str, list[int]]] = {}
         for i, (fact, lang) in enumerate(zip(fact_id, language, strict=True)):
             positions.setdefault(fact, {}).setdefault(lang, []).append(i)
@@ -170,9 +179,10 @@ def build_trainer(
     scaffolds: Mapping[str, str],
     spec: RunSpec,
     reward_spec: RewardSpec,
+    prompt: str = "native",
 ) -> tuple[FactGroupedGRPOTrainer, FactRolloutReward]:
     """The trainer and its reward function (kept to read the token count afterwards)."""
-    dataset, groups = grpo_dataset(records_by_lang, scaffolds)
+    dataset, groups = grpo_dataset(records_by_lang, scaffolds, prompt)
     reward = FactRolloutReward(reward_spec, n_langs=len(records_by_lang))
     trainer = FactGroupedGRPOTrainer(
         model=model,
@@ -199,22 +209,25 @@ def train_grpo(
     scaffolds: Mapping[str, str],
     spec: RunSpec,
     reward_spec: RewardSpec,
+    prompt: str = "native",
 ) -> dict[str, Any]:
     """Train GRPO from `model_dir`, save merged weights + train_stats.json to `out_dir`
-    (which replaces `spec.out_dir`); resumes from `spec.checkpoint_dir` when interrupted."""
+    (which replaces `spec.out_dir`); resumes from `spec.checkpoint_dir` when interrupted.
+    `prompt` is the prompt style (`grpo.prompt`, see `grpo_dataset`)."""
     spec = replace(spec, out_dir=Path(out_dir))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec))
     model = apply_lora(model, spec.lora, spec.seed)
-    trainer, reward = build_trainer(model, tokenizer, records_by_lang, scaffolds, spec, reward_spec)
+    trainer, reward = build_trainer(model, tokenizer, records_by_lang, scaffolds, spec, reward_spec, prompt)
     stats = train_with_resume(trainer, spec)
     stats |= {
         "method": "grpo",
         "languages": list(records_by_lang),
         "n_facts": len(trainer.fact_groups),
-        "settings": {k: getattr(trainer.args, k) for k in GENERATION_FIELDS} | {"reward": asdict(reward_spec)},
+        "settings": {k: getattr(trainer.args, k) for k in GENERATION_FIELDS}
+        | {"reward": asdict(reward_spec), "prompt": prompt},
         "tokens_generated_this_attempt": reward.tokens_generated,
         **_summary(stats["log_history"]),
     }

@@ -6,7 +6,8 @@ Resolution rules (applied to the completion's first non-blank line):
 
 1. whitespace-only completion → EMPTY;
 2. a bare option letter ("B", "b)", "(c)", "D.") → UNPARSEABLE: the model must give the
-   answer *text*, never the label, even if an option's text happens to be that letter;
+   answer *text*, never the label, even if an option's text happens to be that letter
+   (`bare_letter: unparseable`, the default; see "Letters" below for the paper runs' rule);
 3. normalised exact match with one option → that option;
 4. otherwise *containment*: an option whose normalised text occurs inside the completion
    at word boundaries ("The answer is Europe." → Europe). Only maximal occurrences count,
@@ -19,6 +20,18 @@ Resolution rules (applied to the completion's first non-blank line):
 Word boundaries: a match must not continue a word of a spaced script (letters, digits,
 combining marks on either side). Han and kana characters are written without spaces, so a
 match next to them needs no boundary (CJK options are found by plain substring).
+
+Letters (`RewardSpec.bare_letter`). The paper's runs showed the options lettered A–D and their
+matcher accepted a letter as that option; the later protocol does not. After an optional
+English answer label ("Answer:", "Answer text:", which the paper prompt ends with), rules 3–5
+become:
+
+- `credit`: an exact option text still wins (rule 3); otherwise a completion that is only a
+  letter A–D, wrapped in any punctuation ("B", "B.", "(B)", "B)", "[b]", '"C"'), resolves to
+  that option;
+- `prefix`: as `credit`, and a leading letter followed by `. ) ] : -` or a space ("B) Rome",
+  "B. Rome") decides before containment — the paper runs' matcher exactly, including its
+  false positives (English "a city …" reads as option A).
 """
 
 from __future__ import annotations
@@ -32,9 +45,14 @@ from typing import Literal
 
 BonusShape = Literal["all_or_nothing", "ladder"]
 Pooling = Literal["fact", "per_lang"]
+BareLetter = Literal["unparseable", "credit", "prefix"]
+BARE_LETTER_RULES: tuple[str, ...] = ("unparseable", "credit", "prefix")
 
 _BARE_LETTER = re.compile(r"\s*[(\[]?[A-Da-d][)\].:]?\s*")
 _SPACES = re.compile(r"\s+")
+_ANSWER_LABEL = re.compile(r"\s*answer(?: text)?\s*:\s*", re.IGNORECASE)
+_LETTER_PREFIX = re.compile(r"([a-d])(?:[.)\]:\-\s]|$)")
+_LETTERS = "abcd"
 
 
 class Outcome(Enum):
@@ -55,12 +73,15 @@ class RewardSpec:
     bonus: float = 1.0
     bonus_shape: BonusShape = "all_or_nothing"
     pooling: Pooling = "fact"
+    bare_letter: BareLetter = "unparseable"
 
     def __post_init__(self) -> None:
         if self.bonus_shape not in ("all_or_nothing", "ladder"):
             raise ValueError(f"unknown bonus_shape {self.bonus_shape!r}")
         if self.pooling not in ("fact", "per_lang"):
             raise ValueError(f"unknown pooling {self.pooling!r}")
+        if self.bare_letter not in BARE_LETTER_RULES:
+            raise ValueError(f"unknown bare_letter {self.bare_letter!r}; expected one of {BARE_LETTER_RULES}")
 
 
 DEFAULT_REWARD = RewardSpec()
@@ -136,11 +157,27 @@ def _occurrences(option: str, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def resolve(completion: str, options: Sequence[str]) -> Resolution:
-    """The option a completion names, following the module's resolution rules."""
+def _letter_answer(completion: str, bare_letter: BareLetter) -> int | None:
+    """Option index of a letter answer under `bare_letter` (None if the rule gives none): a
+    lone letter for `credit`, also a leading letter before text for `prefix`."""
+    line = _first_line(completion)
+    label = _ANSWER_LABEL.match(line)
+    text = normalize_answer(line[label.end() :] if label else line)
+    if len(text) == 1 and text in _LETTERS:
+        return _LETTERS.index(text)
+    if bare_letter == "prefix" and (m := _LETTER_PREFIX.match(text)):
+        return _LETTERS.index(m.group(1))
+    return None
+
+
+def resolve(completion: str, options: Sequence[str], bare_letter: BareLetter = "unparseable") -> Resolution:
+    """The option a completion names, following the module's resolution rules
+    (`bare_letter`: how an option letter counts, see "Letters" in the module docstring)."""
+    if bare_letter not in BARE_LETTER_RULES:
+        raise ValueError(f"unknown bare_letter {bare_letter!r}; expected one of {BARE_LETTER_RULES}")
     if not completion.strip():
         return Resolution(None, empty=True)
-    if _BARE_LETTER.fullmatch(_first_line(completion)):
+    if bare_letter == "unparseable" and _BARE_LETTER.fullmatch(_first_line(completion)):
         return Resolution(None)
     text = normalize_answer(completion)
     if not text:
@@ -149,6 +186,10 @@ def resolve(completion: str, options: Sequence[str]) -> Resolution:
     exact = [i for i, o in enumerate(normalised) if o == text]
     if len(exact) == 1:
         return Resolution(exact[0])
+    if bare_letter != "unparseable":
+        letter = _letter_answer(completion, bare_letter)
+        if letter is not None and letter < len(options):
+            return Resolution(letter)
     spans = {i: _occurrences(o, text) for i, o in enumerate(normalised) if o}
     spans = {i: s for i, s in spans.items() if s}
 
@@ -163,9 +204,11 @@ def resolve(completion: str, options: Sequence[str]) -> Resolution:
     return Resolution(named[0]) if len(named) == 1 else Resolution(None)
 
 
-def judge(completion: str, options: Sequence[str], answer_index: int) -> Outcome:
+def judge(
+    completion: str, options: Sequence[str], answer_index: int, bare_letter: BareLetter = "unparseable"
+) -> Outcome:
     """Outcome of one completion against the gold option."""
-    res = resolve(completion, options)
+    res = resolve(completion, options, bare_letter)
     if res.empty:
         return Outcome.EMPTY
     if res.index is None:
