@@ -2,7 +2,7 @@ rule train:
     input:
         unpack(training_inputs),
     output:
-        directory("results/models/{model}/{method}"),
+        directory("results/runs/{model}/{method}"),
     log:
         "results/logs/train/{model}/{method}.log",
     benchmark:
@@ -23,7 +23,7 @@ rule train:
         runtime=scaled(config["training"]["runtime"]),
         gpu=config["training"]["gpus"],
     wildcard_constraints:
-        method="|".join(re.escape(m) for m in TRAINED),
+        method=one_of(TRAINED),
     conda:
         model_env(config["training"]["gpus"])
     shell:
@@ -31,3 +31,74 @@ rule train:
         " --settings {params.job}#config.{params.method} --training {params.job}#config.training"
         " --seed {params.seed} --threads {threads} --checkpoint-dir {params.checkpoints}"
         " --out {output} 2> {log}"
+
+
+# A run's candidates are its final model and the steps it keeps (keep_checkpoints): each is
+# scored on the val split, and select_checkpoint links the best into results/models/ (without
+# kept steps, the final model, unscored).
+rule evaluate_candidate:
+    input:
+        run="results/runs/{model}/{method}",
+        data=expand("results/data/polyfact/val/{lang}.jsonl", lang=LANGS),
+    output:
+        "results/selection/{model}/{method}/{candidate}.json",
+    log:
+        "results/logs/evaluate_candidate/{model}/{method}/{candidate}.log",
+    benchmark:
+        "results/benchmarks/evaluate_candidate/{model}/{method}/{candidate}.tsv"
+    params:
+        **job_params(
+            "evaluate_candidate",
+            "evaluate:evaluate_mcq",
+            section("evaluation", "languages"),
+        ),
+        model=candidate_model,
+        data=lambda wildcards, input: Path(input.data[0]).parent,
+        languages=csv(LANGS),
+        groups=language_group_args(LANGS),
+        normalisation=EVALUATION["normalisation"],
+        batch_size=EVALUATION["batch_size"],
+    threads: EVALUATION["threads"]
+    resources:
+        mem_mb=scaled(EVALUATION["mem_mb"]),
+        runtime=scaled(EVALUATION["runtime"]),
+        gpu=EVALUATION["gpus"],
+    wildcard_constraints:
+        method=one_of(SELECTED),
+        candidate=r"final|step-\d+",
+    conda:
+        model_env(EVALUATION["gpus"])
+    shell:
+        "polyfact --job {params.job} evaluate mcq --model {params.model} --data {params.data}"
+        " --languages {params.languages} {params.groups}"
+        " --normalisation {params.normalisation} --batch-size {params.batch_size}"
+        " --threads {threads} --out {output} 2> {log}"
+
+
+rule select_checkpoint:
+    input:
+        run="results/runs/{model}/{method}",
+        evals=candidate_evals,
+    output:
+        directory("results/models/{model}/{method}"),
+    log:
+        "results/logs/select_checkpoint/{model}/{method}.log",
+    params:
+        **job_params(
+            "select_checkpoint",
+            "train:select_checkpoint",
+            {"select_by": EVALUATION["select_by"]},
+        ),
+        metric=EVALUATION["select_by"],
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(10),
+        gpu=0,
+    wildcard_constraints:
+        method=one_of(TRAINED),
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact --job {params.job} train select --run {input.run} --evals {input.evals}"
+        " --metric {params.metric} --out {output} 2> {log}"

@@ -11,17 +11,19 @@ import pytest
 
 from tests.workflow.test_data_workflow import ENV, REPO, snakemake
 
-GPU_RULES = {"train", "evaluate_mcq", "evaluate_klar", "interpret"}
+GPU_RULES = {"train", "evaluate_mcq", "evaluate_candidate", "evaluate_klar", "interpret"}
 ACQUIRE_RULES = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
 LOCAL_RULES = {
     "all",
     *ACQUIRE_RULES,
     "prepare_base_model",  # downloads the Hub weights: with acquisition, on the submit host
     "export_hf_dataset",
+    "select_checkpoint",
     "data_report",
     "models_report",
     "results_table",
     "significance",
+    "paper_comparison",
     "evaluation_figures",
     "interpretability_table",
     "interpretability_figures",

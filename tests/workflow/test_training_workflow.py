@@ -122,9 +122,10 @@ def test_complete_run_plans_nothing_and_grpo_edit_plans_grpo_only(tiny: Path) ->
     assert jobs == {"train": 2, **GRPO_DOWNSTREAM}
 
 
-# What reruns after GRPO's two checkpoints (grpo, cpt+grpo) change: their evaluations on
+# What reruns after GRPO's two runs (grpo, cpt+grpo) change: their models, their evaluations on
 # both MCQ benchmarks and KLAR, their three analyses, and every table and figure.
 GRPO_DOWNSTREAM = {
+    "select_checkpoint": 2,
     "evaluate_mcq": 4,
     "evaluate_klar": 2,
     "interpret": 6,

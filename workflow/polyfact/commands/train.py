@@ -15,7 +15,7 @@ def _run_spec(method: str, args: argparse.Namespace) -> RunSpec:
     """The run's settings from the method's and the `training` config sections (checked: a
     key that cannot work fails here, naming it, before any model is loaded)."""
     set_threads(args.threads)
-    return run_spec(method, args.settings, args.training, args.out, args.checkpoint_dir, args.seed)
+    return run_spec(method, args.settings, args.training, args.out, args.checkpoint_dir, args.seed, args.base)
 
 
 def train_cpt(args: argparse.Namespace) -> None:
@@ -64,7 +64,15 @@ def train_grpo(args: argparse.Namespace) -> None:
     spec = _run_spec("grpo", args)
     records = records_by_language(args.data_dir, "train", args.languages)
     scaffolds = answer_scaffolds(args.templates, args.languages)
-    grpo.train_grpo(args.base, args.out, records, scaffolds, spec, RewardSpec(**args.settings["reward"]))
+    reward = RewardSpec(**args.settings["reward"])
+    grpo.train_grpo(args.base, args.out, records, scaffolds, spec, reward, prompt=args.settings["prompt"])
+
+
+def select_checkpoint(args: argparse.Namespace) -> None:
+    """The method's model: the run's candidate (kept step or final) best on the val split."""
+    from polyfact.train.select import select_checkpoint as select
+
+    select(args.run, args.evals, args.metric, args.out)
 
 
 def report_models(args: argparse.Namespace) -> None:

@@ -2,7 +2,10 @@
 and the final save (merged weights + train_stats.json, swapped in atomically).
 
 Checkpoints live outside the method's output directory (Snakemake deletes a failed job's
-outputs): a killed job rerun resumes from its last checkpoint instead of restarting.
+outputs): a killed job rerun resumes from its last checkpoint instead of restarting. Steps named
+by `keep_checkpoints` are copied aside when saved (the trainer rotates its own checkpoints away)
+and written next to the final model as merged candidates, `checkpoints/step-{N}`, for the
+checkpoint selection rule.
 """
 
 from __future__ import annotations
@@ -17,14 +20,25 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from transformers import HfArgumentParser, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    HfArgumentParser,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 from transformers.integrations import MLflowCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from polyfact.errors import PolyfactError
 from polyfact.io import atomic_dir, write_json
 from polyfact.tracking import active as tracking_active
-from polyfact.train.settings import OLD_NAMES, LoraSpec, RunSpec
+from polyfact.train.settings import CANDIDATES_DIR, OLD_NAMES, LoraSpec, RunSpec
 
 log = logging.getLogger(__name__)
 ArgsT = TypeVar("ArgsT", bound=TrainingArguments)
@@ -158,11 +172,47 @@ class SafeMLflowCallback(MLflowCallback):
         self._safely("on_save", *args, **kwargs)
 
 
+KEPT_DIR = "kept"
+"""Under the checkpoint directory: the kept steps' weights, `kept/step-{N}`."""
+TRAINER_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
+"""Checkpoint files only a resumed trainer needs; a kept step's copy leaves them out."""
+
+
+class KeepCheckpoints(TrainerCallback):
+    """Saves at every kept step (whatever save_steps says) and copies that checkpoint's weights
+    to `kept/step-{N}` before the trainer's rotation (save_total_limit) can delete it."""
+
+    def __init__(self, steps: tuple[int, ...], checkpoint_dir: Path) -> None:
+        self.steps = frozenset(steps)
+        self.checkpoint_dir = checkpoint_dir
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if state.global_step in self.steps:
+            control.should_save = True
+        return control
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if state.global_step not in self.steps or not state.is_world_process_zero:
+            return
+        src = self.checkpoint_dir / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        dst = self.checkpoint_dir / KEPT_DIR / f"step-{state.global_step}"
+        tmp = dst.with_name(dst.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(*TRAINER_ONLY))
+        shutil.rmtree(dst, ignore_errors=True)
+        tmp.rename(dst)
+        log.info("kept step %d as a candidate (%s)", state.global_step, dst)
+
+
 def train_with_resume(trainer: Trainer, spec: RunSpec) -> dict[str, Any]:
     """Train, resuming from the last checkpoint when a previous attempt was killed; the
     training curves go to the job's MLflow run when it has one."""
     if tracking_active():
         trainer.add_callback(SafeMLflowCallback())
+    if spec.keep_steps:
+        trainer.add_callback(KeepCheckpoints(spec.keep_steps, spec.checkpoint_dir))
     resume = resume_point(spec.checkpoint_dir)
     if resume:
         log.info("resuming from %s", resume)
@@ -198,9 +248,35 @@ def save_final(
         "lora": None if spec.lora is None else vars(spec.lora) | {"target_modules": list(spec.lora.target_modules)},
         "torch_threads": torch.get_num_threads(),
     }
+    final_step = stats.get("steps")
+    full_stats["checkpoint"] = {"step": final_step, "kept": list(spec.keep_steps)}
     with atomic_dir(spec.out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "train_stats.json", full_stats)
+        for step in spec.keep_steps:
+            out = tmp / CANDIDATES_DIR / f"step-{step}"
+            save_candidate(spec, step, model.dtype, out)
+            tokenizer.save_pretrained(out)
+            write_json(out / "train_stats.json", full_stats | {"checkpoint": {"step": step, "final_step": final_step}})
     shutil.rmtree(spec.checkpoint_dir, ignore_errors=True)
     log.info("saved %s (%d steps, %.1fs)", spec.out_dir, stats.get("steps", 0), stats.get("wall_seconds", 0.0))
+
+
+def save_candidate(spec: RunSpec, step: int, dtype: torch.dtype, out: Path) -> None:
+    """Write kept step `step` as a plain model directory: a LoRA adapter is merged into a fresh
+    copy of the base model (PEFT's own load-and-merge; the trained model in memory stays
+    untouched), full weights are written as they are."""
+    kept = spec.checkpoint_dir / KEPT_DIR / f"step-{step}"
+    if not kept.is_dir():
+        raise PolyfactError(f"{kept}: kept step {step} was never saved (did training reach it?)")
+    if spec.lora is None:
+        model = AutoModelForCausalLM.from_pretrained(kept, dtype=dtype)
+    else:
+        from peft import PeftModel
+
+        if spec.base is None:
+            raise PolyfactError("a kept LoRA step needs the run's base model to merge into")
+        base = AutoModelForCausalLM.from_pretrained(spec.base, dtype=dtype)
+        model = PeftModel.from_pretrained(base, kept).merge_and_unload()
+    model.save_pretrained(out, safe_serialization=True)

@@ -8,8 +8,8 @@ method's section overrides them). The job parses them with `HfArgumentParser.par
 (train/common.py), so any field can be set and an unknown one is an error.
 `check_trainer_sections` fails the same way when the workflow is parsed, before any job runs.
 
-The project's own keys: `lora` (every method), CPT's `block_size` and `corpus`, SFT's
-`facts_per_step`, GRPO's `reward`. Some fields are set by the workflow itself (FIXED_FIELDS) or
+The project's own keys: `lora` and `keep_checkpoints` (every method), CPT's `block_size` and
+`corpus`, SFT's `facts_per_step`, GRPO's `reward` and `prompt`. Some fields are set by the workflow itself (FIXED_FIELDS) or
 derived from other settings (DERIVED_FIELDS); setting one in the config is an error.
 
 No torch/transformers/trl import here: `polyfact.config.check_config` runs this at every
@@ -34,10 +34,13 @@ RESOURCE_KEYS = frozenset({"threads", "gpus", "mem_mb", "runtime"})
 """`training` keys that size the jobs (Snakemake resources), not the trainer."""
 
 PROJECT_KEYS = {
-    "cpt": frozenset({"lora", "block_size", "corpus"}),
-    "sft": frozenset({"lora", "facts_per_step"}),
-    "grpo": frozenset({"lora", "reward"}),
+    "cpt": frozenset({"lora", "keep_checkpoints", "block_size", "corpus"}),
+    "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step"}),
+    "grpo": frozenset({"lora", "keep_checkpoints", "reward", "prompt"}),
 }
+
+CANDIDATES_DIR = "checkpoints"
+"""Under a run's output directory: its kept steps as merged models, `checkpoints/step-{N}`."""
 
 FIXED_FIELDS = {
     "output_dir": "the job's checkpoint directory",
@@ -105,13 +108,17 @@ class LoraSpec:
 @dataclass
 class RunSpec:
     """One training run: where it writes, its seed, its trainer fields (Hugging Face names, as
-    configured: the trainer adds what is derived or fixed) and its LoRA adapter."""
+    configured: the trainer adds what is derived or fixed), its LoRA adapter, and the
+    intermediate steps kept as candidate models besides the final one (`base`, the model the run
+    starts from, rebuilds them from a LoRA adapter)."""
 
     out_dir: Path
     checkpoint_dir: Path
     seed: int = 1234
     trainer: dict[str, Any] = field(default_factory=dict)
     lora: LoraSpec | None = None
+    keep_steps: tuple[int, ...] = ()
+    base: Path | None = None
 
 
 def lora_spec(section: Mapping[str, Any] | None) -> LoraSpec | None:
@@ -195,6 +202,10 @@ def check_trainer_sections(config: Mapping[str, Any]) -> None:
     )
     for method in METHODS:
         problems += _problems(method, _trainer_keys(config.get(method, {}), method), DERIVED_FIELDS[method])
+        try:
+            kept_steps(method, config.get(method, {}))
+        except TrainerSettingsError as err:
+            problems.append(str(err))
     if problems:
         raise TrainerSettingsError("; ".join(problems))
 
@@ -206,6 +217,19 @@ def trainer_fields(method: str, section: Mapping[str, Any], training: Mapping[st
     }
 
 
+def kept_steps(method: str, section: Mapping[str, Any]) -> tuple[int, ...]:
+    """The section's `keep_checkpoints`, sorted; each must lie before `max_steps` (the final model
+    is always a candidate)."""
+    steps = tuple(sorted(set(section.get("keep_checkpoints") or ())))
+    last = section.get("max_steps")
+    late = [s for s in steps if s < 1 or (last is not None and s >= last)]
+    if late:
+        raise TrainerSettingsError(
+            f"{method}.keep_checkpoints: step(s) {late} not in 1..max_steps-1 ({last}); the final model is always kept"
+        )
+    return steps
+
+
 def run_spec(
     method: str,
     section: Mapping[str, Any],
@@ -213,6 +237,7 @@ def run_spec(
     out_dir: str | Path,
     checkpoint_dir: str | Path,
     seed: int,
+    base: str | Path | None = None,
 ) -> RunSpec:
     """The RunSpec of one method (cpt/sft/grpo) from its config section and `training`."""
     check_method_section(method, section, training)
@@ -222,4 +247,6 @@ def run_spec(
         seed=seed,
         trainer=trainer_fields(method, section, training),
         lora=lora_spec(section.get("lora")),
+        keep_steps=kept_steps(method, section),
+        base=None if base is None else Path(base),
     )
