@@ -32,7 +32,8 @@ MD5SUMS = f"{DUMP_DIR}/wikidata-20251201-md5sums.txt"
 DUMP_BYTES = (HTTP_ROOT / DUMP.lstrip("/")).read_bytes()
 TED = "/ted2025/multi_way.jsonl"
 ALL12 = list(FLORES_CODES)
-KLAR_LANGS = ["ar", "en", "ja", "ko", "zh"]
+KLAR_LANGS = ["ar", "en", "fa", "ja", "ko", "zh"]
+KLAR_RELEASE = REPO / "tests" / "fixtures" / "klar-release"
 CHUNK = 1024
 
 
@@ -193,7 +194,7 @@ def test_ted2025_to_parallel_jsonl(server: FixtureServer, tmp_path: Path) -> Non
     assert len(rows) == len(lines) == manifest["rows"]
     assert all(list(row) == ALL12 for row in rows)
     first = json.loads(lines[0])["para_data"]
-    assert rows[0]["zh"] == first["zh-cn"] and rows[0]["en"] == first["en"]
+    assert rows[0]["zh"] == first["zh-cn"] and rows[0]["pt"] == first["pt-br"] and rows[0]["en"] == first["en"]
     assert manifest["languages"] == dict.fromkeys(ALL12, len(lines))
     assert manifest["raw"]["url"] == server.url + TED
     assert (raw / "multi_way.jsonl").read_bytes() == (HTTP_ROOT / TED.lstrip("/")).read_bytes()
@@ -245,6 +246,13 @@ def test_flores_keeps_sentence_ids_beside_indonesian(tmp_path: Path) -> None:
 
 
 # --- klar ----------------------------------------------------------------------------------
+# Served from tests/fixtures/klar-release: the KLAR-CLC release's exact file shape.
+
+
+@pytest.fixture
+def klar_server() -> Iterator[FixtureServer]:
+    with FixtureServer(KLAR_RELEASE.parent) as running:
+        yield running
 
 
 def check_klar(out: Path) -> None:
@@ -254,45 +262,50 @@ def check_klar(out: Path) -> None:
     english = json.loads((out / "en" / "capital.json").read_text(encoding="utf-8"))
     assert english["relation_id"] == "P36"
     assert all(s["subject_en"] == s["subject"] and s["object_en"] == s["object"] for s in english["samples"])
-    published = json.loads((HTTP_ROOT / "klar/en/capital.json").read_text(encoding="utf-8"))
+    published = json.loads((KLAR_RELEASE / "en" / "capital.json").read_text(encoding="utf-8"))
+    assert "relation_id" not in published and "subject_en" not in published["samples"][0]
     assert len(english["samples"]) == len(published["samples"])
+    # The acquired form reads like the published one.
+    assert load_klar(KLAR_RELEASE, KLAR_LANGS).relations["P36"]["ar"].samples == klar.relations["P36"]["ar"].samples
 
 
-def test_klar_from_base_url(server: FixtureServer, tmp_path: Path) -> None:
+def test_klar_from_base_url(klar_server: FixtureServer, tmp_path: Path) -> None:
     out = tmp_path / "klar"
-    spec = spec_of("klar", base_url=server.url + "/klar/", languages=KLAR_LANGS, relations=["capital", "continent"])
+    base = f"{klar_server.url}/{KLAR_RELEASE.name}/"
+    spec = spec_of("klar", base_url=base, languages=KLAR_LANGS, relations=["capital", "continent"])
     manifest = acquire("klar", spec, out, "--raw-dir", str(tmp_path / "raw"))
     check_klar(out)
     assert sorted(p.name for p in out.iterdir()) == sorted(KLAR_LANGS)
     assert len(manifest["files"]) == 2 * len(KLAR_LANGS)
-    assert manifest["files"][0]["url"] == f"{server.url}/klar/ar/capital.json"
+    assert manifest["files"][0]["url"] == f"{base}ar/capital.json"
 
 
 def test_klar_missing_relation_is_atomic(
-    server: FixtureServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    klar_server: FixtureServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "klar"
-    spec = spec_of("klar", base_url=server.url + "/klar", languages=KLAR_LANGS, relations=["capital", "capital_of"])
+    base = f"{klar_server.url}/{KLAR_RELEASE.name}"
+    spec = spec_of("klar", base_url=base, languages=KLAR_LANGS, relations=["capital", "capital_of"])
     error = fails(caplog, "klar", spec, out, "--raw-dir", str(tmp_path / "raw"), "--retries", "0")
-    assert f"{server.url}/klar/ar/capital_of.json" in error and "404" in error
+    assert f"{base}/ar/capital_of.json" in error and "404" in error
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".klar")]  # no leftover temporary dir
 
 
 def test_klar_local_copy(tmp_path: Path) -> None:
     out = tmp_path / "klar"
-    spec = spec_of("klar", local=str(HTTP_ROOT / "klar"), languages=KLAR_LANGS, relations=["capital", "continent"])
+    spec = spec_of("klar", local=str(KLAR_RELEASE), languages=KLAR_LANGS, relations=["capital", "continent"])
     manifest = acquire("klar", spec, out)
     check_klar(out)
-    assert manifest["local"] == str(HTTP_ROOT / "klar")
-    assert manifest["files"][0]["local"] == str(HTTP_ROOT / "klar/ar/capital.json")
+    assert manifest["local"] == str(KLAR_RELEASE)
+    assert manifest["files"][0]["local"] == str(KLAR_RELEASE / "ar/capital.json")
 
 
 def test_klar_local_missing_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "klar"
-    spec = spec_of("klar", local=str(HTTP_ROOT / "klar"), languages=["en"], relations=["capital", "occupation"])
+    spec = spec_of("klar", local=str(KLAR_RELEASE), languages=["en"], relations=["capital", "occupation"])
     error = fails(caplog, "klar", spec, out)
-    assert str(HTTP_ROOT / "klar/en/occupation.json") in error
+    assert str(KLAR_RELEASE / "en/occupation.json") in error
     assert not out.exists()
 
 
@@ -368,7 +381,7 @@ def test_with_defaults_fills_each_source() -> None:
     out = with_defaults(acquire_section)
     assert out["retries"] == 2 and out["polyfact"] is None and "polyfact_clean" not in out
     assert out["wikidata_dump"] == {"url": "http://x/d.json.gz", "checksum": None, "checksums_url": None, "local": None}
-    assert out["ted2025"]["lang_codes"] == {"zh": "zh-cn"} and out["ted2025"]["url"] is None
+    assert out["ted2025"]["lang_codes"] == {"zh": "zh-cn", "pt": "pt-br"} and out["ted2025"]["url"] is None
     assert out["flores"] == {"hub": "openlanguagedata/flores_plus", "local": None, "split": "dev", "lang_codes": {}}
     assert out["klar"]["languages"] == ["en"] and out["klar"]["relations"] == sorted(out["klar"]["relations"])
     assert "capital" in out["klar"]["relations"]

@@ -98,8 +98,11 @@ def join_by_id(per_language: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[
 
 
 def klar_file(data: Mapping[str, Any], relation: str, language: str) -> dict[str, Any]:
-    """A KLAR-CLC relation file in the form load_klar reads: `relation_id` from the relation's
-    name, and English labels on English samples (KLAR leaves subject_en/object_en out there)."""
+    """A KLAR-CLC relation file with its `relation_id` (the Wikidata property of the relation's
+    name) and English labels on English samples (KLAR leaves subject_en/object_en out there).
+    load_klar reads the published form as well, deriving both the same way, and fills other
+    languages' missing English labels from en/; everything else is kept as published (the
+    candidate string included: only load_klar splits it, on the release's ", ")."""
     if relation not in KLAR_RELATIONS:
         raise PolyfactError(
             f"KLAR relation {relation!r} has no Wikidata property here; known: {sorted(KLAR_RELATIONS)}"
@@ -126,7 +129,8 @@ def klar_file(data: Mapping[str, Any], relation: str, language: str) -> dict[str
 # parsed (the config schema cannot: a source may be null).
 SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "wikidata_dump": {"checksum": None, "checksums_url": None, "local": None},
-    "ted2025": {"url": None, "checksum": None, "local": None, "lang_codes": {"zh": "zh-cn"}},
+    # TED's Chinese is zh-cn; Portuguese is read as pt-br, as the authors did (ted_loader.py).
+    "ted2025": {"url": None, "checksum": None, "local": None, "lang_codes": {"zh": "zh-cn", "pt": "pt-br"}},
     "flores": {"hub": "openlanguagedata/flores_plus", "local": None, "split": "devtest", "lang_codes": {}},
     "klar": {
         "base_url": None,

@@ -3,17 +3,24 @@ languages by sample `index`. Two measurements per fact and language on the same 
 (a) greedy generation judged by a lenient match against the gold, and (b) log-probability scores
 of the listed candidates, ranked by position-aligned entity ids so RankC compares languages.
 
-The science (parsing, alignment, prompts, matching) lives in small pure functions; the model is
-touched only by `generate_answers` and, through `polyfact.evaluate.scoring`, by candidate scoring.
+The loader reads the KLAR-CLC release as published (no `relation_id`, English samples without
+`subject_en`/`object_en`, some other files without them too) as well as the acquired form. Every
+evaluated fact is labelled against the training facts (contaminated / clean-shared / non-shared,
+the authors' breakdown), so one run yields the decontaminated and the undecontaminated score.
+
+The science (parsing, alignment, prompts, matching, contamination) lives in small pure functions;
+the model is touched only by `generate_answers` and, through `polyfact.evaluate.scoring`, by
+candidate scoring.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +29,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from polyfact.acquire.sources import KLAR_RELATIONS
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.scoring import NORMALISATIONS, normalise, score_continuations
 from polyfact.models.padding import pad_batch, pad_id
@@ -29,23 +37,37 @@ from polyfact.text import clean_text, nfc
 
 SUBJECT = "<subject>"
 MASK = "<mask>"
-SAMPLE_FIELDS = ("subject", "object", "object_candidates", "index", "subject_en", "object_en")
-FILE_KEYS = ("name", "relation_id", "prompt_templates", "samples")
-# ASCII, full-width and Arabic commas all separate candidates.
-_CANDIDATE_SPLIT = re.compile("[,\uff0c\u060c]")
+SAMPLE_FIELDS = ("subject", "object", "object_candidates", "index")
+ENGLISH_FIELDS = ("subject_en", "object_en")
+FILE_KEYS = ("name", "prompt_templates", "samples")
+# The release's list separator: an ASCII comma and a space, in every language's files (checked in
+# en ar fa he ja zh ko es ca). Commas of other scripts belong to names ("رالي، كارولاينا الشمالية",
+# "گوادالاخارا، خالیسکو"), as do brackets ("Lincoln (Anglaterra)").
+CANDIDATE_SEPARATOR = ", "
+DEMONSTRATION_MODES = ("shared", "per_language")
+CONTAMINATION_MATCHES = ("pair", "triple")
+# Contamination labels of a fact; `unknown`: no English labels in any language to compare.
+CONTAMINATION_LABELS = ("contaminated", "clean_shared", "non_shared", "unknown")
 
 
 @dataclass(frozen=True)
 class KlarSample:
-    """One fact in one language. `index` is kept as text so `3` and `"3"` name the same fact."""
+    """One fact in one language. `index` is kept as text so `3` and `"3"` name the same fact.
+    `subject_en`/`object_en` are None when neither the file nor the English file gives them."""
 
     index: str
     subject: str
     object: str
     candidates: tuple[str, ...]
     gold_position: int  # position of `object` in `candidates` (first occurrence)
-    subject_en: str
-    object_en: str
+    subject_en: str | None
+    object_en: str | None
+
+    @property
+    def english(self) -> tuple[str, str] | None:
+        if self.subject_en is None or self.object_en is None:
+            return None
+        return (self.subject_en, self.object_en)
 
 
 @dataclass(frozen=True)
@@ -65,11 +87,13 @@ class KlarRelation:
 
 @dataclass(frozen=True)
 class Klar:
-    """A loaded benchmark: relation_id -> language -> relation file (languages lacking it are absent)."""
+    """A loaded benchmark: relation_id -> language -> relation file (languages lacking it are
+    absent), and the prompt template every language uses (an index into `prompt_templates`)."""
 
     root: Path
     languages: tuple[str, ...]
     relations: Mapping[str, Mapping[str, KlarRelation]]
+    template_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,17 +106,33 @@ class KlarFact:
     index: str
     samples: Mapping[str, KlarSample]  # language -> sample
     entity_ids: tuple[str, ...] | None
-    demonstrations: tuple[str, ...]  # indices of the demonstration facts, in prompt order
+    demonstrations: Mapping[str, tuple[str, ...]]  # language -> demonstration indices, in prompt order
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What the model was trained on, for labelling KLAR facts: the match keys of the training
+    records (see `contamination_key`) and the Wikidata properties they cover."""
+
+    match: str
+    keys: frozenset[tuple[str, ...]]
+    relations: frozenset[str]
 
 
 # --- parsing ---------------------------------------------------------------------------------
 
 
 def parse_candidates(raw: str | Sequence[str]) -> tuple[str, ...]:
-    """Candidate labels from the comma-separated string (ASCII `,`, full-width `，`, Arabic `،`),
-    NFC, stripped, empties dropped. A list of strings (a variant some exports use) is accepted."""
-    parts = _CANDIDATE_SPLIT.split(raw) if isinstance(raw, str) else list(raw)
+    """Candidate labels from the release's `", "`-separated string, NFC, stripped, empties
+    dropped; other scripts' commas stay inside names. A list of strings is accepted as is."""
+    parts = nfc(raw).split(CANDIDATE_SEPARATOR) if isinstance(raw, str) else list(raw)
     return tuple(c for c in (clean_text(str(p)) for p in parts) if c)
+
+
+def relation_id_of(stem: str, name: str) -> str:
+    """A file's relation id when it names none (the release never does): the Wikidata property
+    of the KLAR relation (by file name, then by `name`), else the file name itself."""
+    return KLAR_RELATIONS.get(stem) or KLAR_RELATIONS.get(name) or stem
 
 
 def index_key(index: str) -> tuple[int, int, str]:
@@ -118,16 +158,27 @@ def _templates(value: Any, path: Path) -> tuple[str, ...]:
             if marker not in template:
                 raise PolyfactError(f"{path}: prompt template {number} lacks {marker}: {template!r}")
         out.append(template)
-    # Template 1 is the generation prompt: cut at <mask>, so the subject must come before it.
-    if out[0].index(SUBJECT) > out[0].index(MASK):
-        raise PolyfactError(
-            f"{path}: prompt template 1 has {MASK} before {SUBJECT}, so a cloze cut at {MASK} "
-            f"would not name the subject: {out[0]!r}"
-        )
     return tuple(out)
 
 
-def _sample(raw: Any, position: int, path: Path) -> KlarSample:
+def check_template(relation: KlarRelation, template_index: int) -> str:
+    """The template a run uses: it must exist and name the subject before <mask>, since the
+    cloze is cut at <mask>."""
+    if not 0 <= template_index < len(relation.templates):
+        raise PolyfactError(
+            f"{relation.path}: template index {template_index} is out of range "
+            f"(the file has {len(relation.templates)} prompt templates)"
+        )
+    template = relation.templates[template_index]
+    if template.index(SUBJECT) > template.index(MASK):
+        raise PolyfactError(
+            f"{relation.path}: prompt template {template_index + 1} (index {template_index}) has {MASK} "
+            f"before {SUBJECT}, so a cloze cut at {MASK} would not name the subject: {template!r}"
+        )
+    return template
+
+
+def _sample(raw: Any, position: int, path: Path, language: str) -> KlarSample:
     if not isinstance(raw, dict):
         raise PolyfactError(f"{path}: samples[{position}] is not an object: {raw!r}")
     index = raw.get("index")
@@ -137,6 +188,7 @@ def _sample(raw: Any, position: int, path: Path) -> KlarSample:
         raise PolyfactError(f"{where}: missing field(s) {', '.join(missing)}")
     if isinstance(index, bool) or not isinstance(index, int | str) or (isinstance(index, str) and not index.strip()):
         raise PolyfactError(f"{where}: 'index' must be an integer or a non-empty string")
+    subject = _text(raw["subject"], where, "subject")
     gold = _text(raw["object"], where, "object")
     candidates_raw = raw["object_candidates"]
     if not isinstance(candidates_raw, str) and not (
@@ -146,19 +198,24 @@ def _sample(raw: Any, position: int, path: Path) -> KlarSample:
     candidates = parse_candidates(candidates_raw)
     if gold not in candidates:
         raise PolyfactError(f"{where}: gold object {gold!r} is not among the candidates {list(candidates)}")
-    return KlarSample(
-        index=str(index).strip(),
-        subject=_text(raw["subject"], where, "subject"),
-        object=gold,
-        candidates=candidates,
-        gold_position=candidates.index(gold),
-        subject_en=_text(raw["subject_en"], where, "subject_en"),
-        object_en=_text(raw["object_en"], where, "object_en"),
-    )
+    present = [f for f in ENGLISH_FIELDS if f in raw]
+    if len(present) == 1:
+        raise PolyfactError(f"{where}: has {present[0]!r} but not its pair (give both English labels or neither)")
+    if present:
+        english: tuple[str | None, str | None] = (
+            _text(raw["subject_en"], where, "subject_en"),
+            _text(raw["object_en"], where, "object_en"),
+        )
+    elif language == "en":
+        english = (subject, gold)  # English samples are English already
+    else:
+        english = (None, None)  # filled from the English file by load_klar where it can be
+    return KlarSample(str(index).strip(), subject, gold, candidates, candidates.index(gold), *english)
 
 
 def parse_relation_file(path: Path, language: str) -> KlarRelation:
-    """Read and validate one `{lang}/{relation}.json`; every error names the file and the item."""
+    """Read and validate one `{lang}/{relation}.json`; every error names the file and the item.
+    `relation_id` is optional (the release has none): see `relation_id_of`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -173,14 +230,17 @@ def parse_relation_file(path: Path, language: str) -> KlarRelation:
     name = data["name"]
     if not isinstance(name, str):
         raise PolyfactError(f"{path}: 'name' must be a string, got {name!r}")
-    relation_id = _text(data["relation_id"], str(path), "relation_id")
+    if "relation_id" in data:
+        relation_id = _text(data["relation_id"], str(path), "relation_id")
+    else:
+        relation_id = relation_id_of(path.stem, clean_text(name))
     templates = _templates(data["prompt_templates"], path)
     if not isinstance(data["samples"], list):
         raise PolyfactError(f"{path}: 'samples' must be a list, got {type(data['samples']).__name__}")
     samples: list[KlarSample] = []
     seen: dict[str, int] = {}
     for position, raw in enumerate(data["samples"]):
-        sample = _sample(raw, position, path)
+        sample = _sample(raw, position, path, language)
         if sample.index in seen:
             raise PolyfactError(
                 f"{path}: samples[{position}]: duplicate index {sample.index!r} (also samples[{seen[sample.index]}])"
@@ -190,45 +250,76 @@ def parse_relation_file(path: Path, language: str) -> KlarRelation:
     return KlarRelation(path, language, nfc(name), relation_id, templates, tuple(samples))
 
 
-def load_klar(klar_dir: str | Path, languages: Sequence[str]) -> Klar:
-    """Load `{klar_dir}/{lang}/*.json` for the requested languages (any directory name is a
-    language code: KLAR has languages beyond the project's twelve). Relations are grouped by
-    `relation_id`; a relation missing in some language is allowed (its facts become incomplete)."""
+def discover_languages(klar_dir: str | Path) -> tuple[str, ...]:
+    """The language directories present (those holding `*.json`), sorted: what `languages: null`
+    evaluates, decided when the job runs since the directory is acquired inside the workflow."""
     root = Path(klar_dir)
+    if not root.is_dir():
+        raise PolyfactError(f"{root}: no such KLAR directory")
+    found = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.json"))))
+    if not found:
+        raise PolyfactError(f"{root}: no language directories with relation files ({{lang}}/*.json)")
+    return found
+
+
+def _language_files(root: Path, lang: str) -> dict[str, KlarRelation]:
+    lang_dir = root / lang
+    if not lang_dir.is_dir():
+        available = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise PolyfactError(f"{lang_dir}: no such language directory (available: {available})")
+    files = sorted(lang_dir.glob("*.json"))
+    if not files:
+        raise PolyfactError(f"{lang_dir}: no relation files (*.json)")
+    out: dict[str, KlarRelation] = {}
+    for path in files:
+        rel = parse_relation_file(path, lang)
+        if rel.relation_id in out:
+            raise PolyfactError(f"{path}: relation_id {rel.relation_id!r} also used by {out[rel.relation_id].path}")
+        out[rel.relation_id] = rel
+    return out
+
+
+def with_english_labels(relation: KlarRelation, english: KlarRelation | None) -> KlarRelation:
+    """Samples without `subject_en`/`object_en` take them from the English file's sample of the
+    same index (the English subject and object); with no such sample they stay None."""
+    if english is None or all(s.english is not None for s in relation.samples):
+        return relation
+    by_index = english.by_index()
+    samples = tuple(
+        dataclasses.replace(s, subject_en=by_index[s.index].subject, object_en=by_index[s.index].object)
+        if s.english is None and s.index in by_index
+        else s
+        for s in relation.samples
+    )
+    return dataclasses.replace(relation, samples=samples)
+
+
+def load_klar(klar_dir: str | Path, languages: Sequence[str] | None = None, template_index: int = 0) -> Klar:
+    """Load `{klar_dir}/{lang}/*.json` for the requested languages (None: every language directory
+    present; any directory name is a language code). Relations are grouped by `relation_id`; a
+    relation missing in some language is allowed (its facts become incomplete). English labels
+    missing from a sample are taken from `en/` (read for that even when English is not
+    evaluated). The template at `template_index` is checked in every file."""
+    root = Path(klar_dir)
+    languages = tuple(discover_languages(root) if languages is None else languages)
     if not languages:
         raise PolyfactError(f"{root}: no languages requested")
     if len(set(languages)) != len(languages):
         raise PolyfactError(f"{root}: languages listed twice: {list(languages)}")
+    loaded = {lang: _language_files(root, lang) for lang in languages}
+    english = loaded.get("en")
+    if english is None and (root / "en").is_dir():
+        english = _language_files(root, "en")
     relations: dict[str, dict[str, KlarRelation]] = {}
-    for lang in languages:
-        lang_dir = root / lang
-        if not lang_dir.is_dir():
-            available = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-            raise PolyfactError(f"{lang_dir}: no such language directory (available: {available})")
-        files = sorted(lang_dir.glob("*.json"))
-        if not files:
-            raise PolyfactError(f"{lang_dir}: no relation files (*.json)")
-        for path in files:
-            rel = parse_relation_file(path, lang)
-            other = relations.setdefault(rel.relation_id, {}).get(lang)
-            if other is not None:
-                raise PolyfactError(f"{path}: relation_id {rel.relation_id!r} also used by {other.path}")
-            relations[rel.relation_id][lang] = rel
-    return Klar(root, tuple(languages), relations)
+    for lang, files in loaded.items():
+        for relation_id, rel in files.items():
+            rel = with_english_labels(rel, (english or {}).get(relation_id))
+            check_template(rel, template_index)
+            relations.setdefault(relation_id, {})[lang] = rel
+    return Klar(root, languages, relations, template_index)
 
 
-# --- facts, alignment, decontamination ------------------------------------------------------
-
-
-def pair_key(subject: str, obj: str) -> tuple[str, str]:
-    """The identity of an English (subject, object) pair for decontamination."""
-    return (clean_text(subject).casefold(), clean_text(obj).casefold())
-
-
-def trained_pairs(rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
-    """(subject, object) English label pairs of training records (e.g. the PolyFact train split in
-    English), so KLAR facts the model was trained on can be left out of the evaluation."""
-    return {pair_key(r["subject"], r["object"]) for r in rows if r.get("subject") and r.get("object")}
+# --- facts, alignment ------------------------------------------------------------------------
 
 
 def align_candidates(samples: Mapping[str, KlarSample]) -> tuple[str, ...] | None:
@@ -241,11 +332,15 @@ def align_candidates(samples: Mapping[str, KlarSample]) -> tuple[str, ...] | Non
     return tuple(f"c{k}" for k in range(lengths.pop()))
 
 
-def choose_demonstrations(pool: Sequence[str], index: str, relation_id: str, shots: int, seed: int) -> tuple[str, ...]:
-    """Demonstration indices for one fact: a seeded draw from `pool` (without the query), seeded by
-    the fact only, so every language of a fact gets the same demonstrations."""
+def choose_demonstrations(
+    pool: Sequence[str], index: str, relation_id: str, shots: int, seed: int, language: str | None = None
+) -> tuple[str, ...]:
+    """Demonstration indices for one fact: a seeded draw from `pool` (without the query). Seeded
+    by the fact, so every language gets the same draw; with `language`, by the fact and the
+    language, so each language draws its own (the paper's protocol)."""
     others = sorted((i for i in pool if i != index), key=index_key)
-    rng = random.Random(f"{seed}:{relation_id}:{index}")
+    key = f"{seed}:{relation_id}:{index}" + ("" if language is None else f":{language}")
+    rng = random.Random(key)
     return tuple(rng.sample(others, min(max(shots, 0), len(others))))
 
 
@@ -255,15 +350,17 @@ def select_facts(
     *,
     shots: int = 3,
     seed: int = 1234,
-    exclude: Collection[tuple[str, str]] = frozenset(),
+    demonstrations: str = "shared",
 ) -> tuple[list[KlarFact], dict[str, Any]]:
-    """Facts present in all `languages`, minus those whose English pair is in `exclude`, with
-    their aligned entity ids and demonstrations; and the counts of what was dropped and why.
+    """Facts present in all `languages`, with their aligned entity ids and demonstrations; and
+    the counts of what was dropped and why.
 
-    Demonstrations are drawn from all facts complete in these languages (decontaminated ones
-    included): they are context, not evaluated, and so prompts do not change with `exclude`.
+    `shared`: one draw per fact from the facts complete in these languages, the same indices in
+    every language. `per_language`: each language draws from all samples of its own file.
+    Demonstrations are context, not evaluated, so contamination never changes a prompt.
     """
-    excluded = {pair_key(*p) for p in exclude}
+    if demonstrations not in DEMONSTRATION_MODES:
+        raise PolyfactError(f"unknown demonstrations mode {demonstrations!r}; choose from {DEMONSTRATION_MODES}")
     facts: list[KlarFact] = []
     per_relation: dict[str, dict[str, Any]] = {}
     for relation_id in sorted(klar.relations):
@@ -272,29 +369,29 @@ def select_facts(
         by_lang = {lang: files[lang].by_index() for lang in present}
         union = set().union(*(set(v) for v in by_lang.values())) if by_lang else set()
         complete = set.intersection(*(set(v) for v in by_lang.values())) if len(present) == len(languages) else set()
-        contaminated = {
-            i
-            for i in union
-            if any(pair_key(v[i].subject_en, v[i].object_en) in excluded for v in by_lang.values() if i in v)
-        }
         pool = sorted(complete, key=index_key)
-        evaluated = [i for i in pool if i not in contaminated]
         aligned = 0
-        for index in evaluated:
+        for index in pool:
             samples = {lang: by_lang[lang][index] for lang in languages}
             entity_ids = align_candidates(samples)
             aligned += entity_ids is not None
-            demos = choose_demonstrations(pool, index, relation_id, shots, seed)
+            if demonstrations == "shared":
+                shared = choose_demonstrations(pool, index, relation_id, shots, seed)
+                demos = dict.fromkeys(languages, shared)
+            else:
+                demos = {
+                    lang: choose_demonstrations(list(by_lang[lang]), index, relation_id, shots, seed, lang)
+                    for lang in languages
+                }
             facts.append(KlarFact(f"{relation_id}:{index}", relation_id, index, samples, entity_ids, demos))
         per_relation[relation_id] = {
             "name": next(iter(files.values())).name,
             "languages_missing": [lang for lang in languages if lang not in files],
             "facts_total": len(union),
-            "decontaminated": len(contaminated),
-            "dropped_incomplete": len((union - contaminated) - complete),
-            "facts": len(evaluated),
+            "dropped_incomplete": len(union - complete),
+            "facts": len(pool),
             "candidates_aligned": aligned,
-            "candidates_unaligned": len(evaluated) - aligned,
+            "candidates_unaligned": len(pool) - aligned,
         }
     stats = {
         "languages": list(languages),
@@ -303,13 +400,133 @@ def select_facts(
         "facts": len(facts),
         "facts_total": sum(v["facts_total"] for v in per_relation.values()),
         "dropped_incomplete": sum(v["dropped_incomplete"] for v in per_relation.values()),
-        "decontaminated": sum(v["decontaminated"] for v in per_relation.values()),
         "candidates_aligned": sum(v["candidates_aligned"] for v in per_relation.values()),
         "candidates_unaligned": sum(v["candidates_unaligned"] for v in per_relation.values()),
         "shots": shots,
         "seed": seed,
+        "demonstrations": demonstrations,
+        "template_index": klar.template_index,
     }
     return facts, stats
+
+
+# --- contamination ---------------------------------------------------------------------------
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def label_norm(text: str) -> str:
+    """The authors' label normal form for contamination (NFKC, casefold, every run of
+    punctuation, symbols or underscores as one space, whitespace collapsed)."""
+    return " ".join(_NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split())
+
+
+def pair_key(subject: str, obj: str) -> tuple[str, str]:
+    """The identity of an English (subject, object) pair for the `pair` match."""
+    return (clean_text(subject).casefold(), clean_text(obj).casefold())
+
+
+def contamination_key(relation_id: str, subject: str, obj: str, match: str) -> tuple[str, ...]:
+    """`pair`: the English (subject, object), any relation (this pipeline's earlier rule).
+    `triple`: (property, subject, object) in the authors' normal form, so a fact counts as
+    trained on only within the same relation."""
+    if match == "pair":
+        return pair_key(subject, obj)
+    if match == "triple":
+        return (relation_id, label_norm(subject), label_norm(obj))
+    raise PolyfactError(f"unknown contamination match {match!r}; choose from {CONTAMINATION_MATCHES}")
+
+
+def training_facts(rows: Iterable[Mapping[str, Any]], match: str = "pair") -> TrainingFacts:
+    """The training records' keys (English `subject`/`object` labels, `property_id`) and
+    relations. Records without both labels are skipped; `triple` needs `property_id`."""
+    keys: set[tuple[str, ...]] = set()
+    relations: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        relation_id = row.get("property_id")
+        if relation_id:
+            relations.add(str(relation_id))
+        if not (row.get("subject") and row.get("object")):
+            continue
+        if match == "triple" and not relation_id:
+            raise PolyfactError(f"training record {number}: no 'property_id' (needed by the 'triple' match)")
+        keys.add(contamination_key(str(relation_id or ""), row["subject"], row["object"], match))
+    return TrainingFacts(match, frozenset(keys), frozenset(relations))
+
+
+def trained_pairs(rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(subject, object) English label pairs of training records (the `pair` keys)."""
+    return {pair_key(r["subject"], r["object"]) for r in rows if r.get("subject") and r.get("object")}
+
+
+def english_labels(fact: KlarFact) -> tuple[str, str] | None:
+    """The fact's English (subject, object): from English if evaluated, else from the first
+    language whose sample has them (filled from en/ at load time where it exists)."""
+    order = sorted(fact.samples, key=lambda lang: lang != "en")
+    return next((fact.samples[lang].english for lang in order if fact.samples[lang].english), None)
+
+
+def contamination_label(fact: KlarFact, trained: TrainingFacts) -> str:
+    """The authors' breakdown: `contaminated` (the fact is among the training facts),
+    `clean_shared` (its relation is trained on, the fact is not), `non_shared` (a relation the
+    training data lacks); `unknown` when no language gives English labels to compare."""
+    labels = english_labels(fact)
+    if labels is None:
+        return "unknown"
+    if contamination_key(fact.relation_id, *labels, trained.match) in trained.keys:
+        return "contaminated"
+    return "clean_shared" if fact.relation_id in trained.relations else "non_shared"
+
+
+def split_headline(rows: Sequence[Mapping[str, Any]], decontaminate: bool) -> tuple[list[Any], list[Any]]:
+    """(headline rows, rows left out of the headline): decontamination leaves out the rows of
+    contaminated facts; facts of unknown contamination stay (nothing shows they were trained)."""
+    if not decontaminate:
+        return list(rows), []
+    keep = [r for r in rows if r.get("contamination") != "contaminated"]
+    out = [r for r in rows if r.get("contamination") == "contaminated"]
+    return keep, out
+
+
+def _accuracy(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """Share of correct rows. Every fact has one row per language, so this pooled value is
+    also the mean of the per-language accuracies."""
+    return sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
+
+
+def _language_mean(rows: Sequence[Mapping[str, Any]], languages: Sequence[str]) -> float | None:
+    values = [_accuracy([r for r in rows if r["language"] == lang]) for lang in languages]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def contamination_summary(
+    rows: Sequence[Mapping[str, Any]], languages: Sequence[str], seen: Sequence[str], match: str
+) -> dict[str, Any]:
+    """Scores beside the headline: undecontaminated (all facts) and decontaminated (without the
+    contaminated ones), each over all / seen / unseen languages (means of per-language
+    accuracy), and the accuracy and fact count of each contamination label."""
+    unseen = [lang for lang in languages if lang not in seen]
+    seen = [lang for lang in languages if lang in seen]
+    clean = [r for r in rows if r.get("contamination") != "contaminated"]
+
+    def groups(subset: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+        return {
+            "all": _language_mean(subset, languages),
+            "seen": _language_mean(subset, seen),
+            "unseen": _language_mean(subset, unseen),
+        }
+
+    by_label = {label: [r for r in rows if r.get("contamination") == label] for label in CONTAMINATION_LABELS}
+    return {
+        "match": match,
+        "undecontaminated": groups(rows),
+        "decontaminated": groups(clean),
+        "subsets": {
+            label: {"facts": len({r["fact_id"] for r in subset}), "accuracy": _accuracy(subset)}
+            for label, subset in by_label.items()
+        },
+    }
 
 
 # --- prompts ---------------------------------------------------------------------------------
@@ -331,23 +548,38 @@ def space_before_mask(template: str) -> bool:
     return bool(head) and head[-1].isspace()
 
 
-def build_prompt(template: str, demonstrations: Sequence[tuple[str, str]], subject: str) -> str:
-    """Few-shot context: one filled statement per demonstration (subject, object), then the cloze."""
+def build_prompt(
+    template: str, demonstrations: Sequence[tuple[str, str]], subject: str, trailing_space: bool = False
+) -> str:
+    """Few-shot context: one line per demonstration (subject, object), then the cloze.
+
+    Without `trailing_space` a demonstration is the filled template and the cloze is
+    right-stripped (the answer's spacing follows the template). With it, the authors' format:
+    each line is the cloze prefix, a space and the answer (text after <mask> dropped) and the
+    prompt ends with that space, in every script."""
+    if trailing_space:
+        lines = [f"{cloze_prefix(template, s)} {o}" for s, o in demonstrations]
+        return "\n".join([*lines, cloze_prefix(template, subject) + " "])
     lines = [fill_template(template, s, o) for s, o in demonstrations]
     return "\n".join([*lines, cloze_prefix(template, subject)])
 
 
-def continuation(template: str, candidate: str) -> str:
+def continuation(template: str, candidate: str, trailing_space: bool = False) -> str:
     """A candidate as the text appended to the context: with a leading space where the template
-    has one before <mask>, since the cloze prefix is right-stripped."""
+    has one before <mask>, since the cloze prefix is right-stripped; none when the prompt
+    already ends with the space."""
+    if trailing_space:
+        return candidate
     return (" " if space_before_mask(template) else "") + candidate
 
 
-def fact_prompt(klar: Klar, fact: KlarFact, language: str) -> str:
+def fact_prompt(klar: Klar, fact: KlarFact, language: str, trailing_space: bool = False) -> str:
+    """The prompt of one fact in one language, with that language's demonstrations."""
     rel = klar.relations[fact.relation_id][language]
     by_index = rel.by_index()
-    demos = [(by_index[i].subject, by_index[i].object) for i in fact.demonstrations]
-    return build_prompt(rel.templates[0], demos, fact.samples[language].subject)
+    demos = [(by_index[i].subject, by_index[i].object) for i in fact.demonstrations[language]]
+    template = rel.templates[klar.template_index]
+    return build_prompt(template, demos, fact.samples[language].subject, trailing_space)
 
 
 # --- matching --------------------------------------------------------------------------------
@@ -446,23 +678,33 @@ def evaluate_klar(
     normalisation: str = "byte",
     batch_size: int = 32,
     seed: int = 1234,
-    exclude: Collection[tuple[str, str]] = frozenset(),
+    demonstrations: str = "shared",
+    trailing_space: bool = False,
+    trained: TrainingFacts | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per (fact, language): the greedy generation and its lenient correctness, and the candidate
-    scores with their prediction and entity ranking; plus the selection stats."""
+    scores with their prediction and entity ranking; plus the selection stats. Every complete
+    fact is evaluated; with `trained`, each row carries its fact's contamination label (the
+    caller decides what the headline leaves out, see `split_headline`)."""
     if normalisation not in NORMALISATIONS:
         raise PolyfactError(f"unknown normalisation {normalisation!r}; choose from {NORMALISATIONS}")
     missing = [lang for lang in languages if lang not in klar.languages]
     if missing:
         raise PolyfactError(f"{klar.root}: languages {missing} were not loaded (loaded: {list(klar.languages)})")
-    facts, stats = select_facts(klar, languages, shots=shots, seed=seed, exclude=exclude)
+    facts, stats = select_facts(klar, languages, shots=shots, seed=seed, demonstrations=demonstrations)
+    labels = {f.fact_id: contamination_label(f, trained) if trained else None for f in facts}
     jobs = [(fact, lang) for fact in facts for lang in languages]
-    prompts = [fact_prompt(klar, fact, lang) for fact, lang in jobs]
+    prompts = [fact_prompt(klar, fact, lang, trailing_space) for fact, lang in jobs]
     generations = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     items = [
-        (prompt, [continuation(klar.relations[fact.relation_id][lang].templates[0], c) for c in sample.candidates])
+        (
+            prompt,
+            [
+                continuation(klar.relations[fact.relation_id][lang].templates[klar.template_index], c, trailing_space)
+                for c in fact.samples[lang].candidates
+            ],
+        )
         for prompt, (fact, lang) in zip(prompts, jobs, strict=True)
-        for sample in [fact.samples[lang]]
     ]
     scored = score_continuations(model, tokenizer, items, batch_size=batch_size)
     rows = []
@@ -484,6 +726,8 @@ def evaluate_klar(
                 "object_en": sample.object_en,
                 "gold": sample.object,
                 "gold_index": sample.gold_position,
+                "contamination": labels[fact.fact_id],
+                "demonstrations": list(fact.demonstrations[lang]),
                 "prompt": prompt,
                 "generation_raw": raw,
                 "generation": generation,
@@ -498,6 +742,10 @@ def evaluate_klar(
                 "ranking": [fact.entity_ids[k] for k in order] if fact.entity_ids is not None else None,
             }
         )
+    stats["contamination"] = (
+        {label: sum(v == label for v in labels.values()) for label in CONTAMINATION_LABELS} if trained else None
+    )
+    stats["trailing_space"] = trailing_space
     stats["normalisation"] = normalisation
     stats["max_new_tokens"] = max_new_tokens
     return rows, stats
