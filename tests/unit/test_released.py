@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from polyfact.dataset.build import make_record
 from polyfact.dataset.items import Item
 from polyfact.errors import PolyfactError
+from polyfact.evaluate.metrics import ranking
 from polyfact.evaluate.released import load_mcq
+from polyfact.evaluate.summary import summarise
 from polyfact.records import OPTION_KEYS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "released_polyfact"
@@ -40,6 +44,12 @@ def options(row: dict[str, Any]) -> list[str]:
     return [row[k] for k in OPTION_KEYS]
 
 
+def fact_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """The per-fact alignment counts that the text alignment can produce."""
+    keys = ("given_ids", "aligned_by_text", "partially_aligned", "unaligned")
+    return {k: stats["alignment"][k] for k in keys}
+
+
 # --- the released layout -----------------------------------------------------------------
 
 
@@ -50,7 +60,16 @@ def test_released_fixture_counts_and_alignment_stats() -> None:
     assert stats["languages"] == {"en": 5, "de": 5, "ar": 4, "zh": 5, "bn": 4}
     assert stats["facts_incomplete"] == 1
     assert stats["missing"] == {"en": 0, "de": 0, "ar": 1, "zh": 0, "bn": 1}
-    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 3, "partially_aligned": 1, "unaligned": 1}
+    assert fact_counts(stats) == {"given_ids": 0, "aligned_by_text": 3, "partially_aligned": 1, "unaligned": 1}
+    assert stats["alignment"]["method"] == "text" and stats["alignment"]["aligned_by_embedding"] == 0
+    # ar/zh/bn align only windows + germany (kenya, iphone stay out of RankC); de also the iPhone
+    assert stats["alignment"]["per_language"] == {
+        "en": {"rows": 5, "aligned": 4, "by_embedding": 0},
+        "de": {"rows": 5, "aligned": 4, "by_embedding": 0},
+        "ar": {"rows": 4, "aligned": 2, "by_embedding": 0},
+        "zh": {"rows": 5, "aligned": 3, "by_embedding": 0},
+        "bn": {"rows": 4, "aligned": 2, "by_embedding": 0},
+    }
     assert [r["language"] for r in rows] == sorted((r["language"] for r in rows), key=LANGS.index)
     first = rows[0]
     assert list(first) == [
@@ -91,15 +110,97 @@ def test_released_fixture_unaligned_languages_have_no_ids() -> None:
     assert iphone["ar"] is iphone["zh"] is iphone["bn"] is None
 
 
+# The English entity of every option text of the fixture, for a stand-in multilingual encoder.
+LEXICON = {
+    **{t: e for per_lang in ENTITY["windows-developer"].values() for t, e in per_lang.items()},
+    **dict.fromkeys(["Apple", "آبل", "苹果", "অ্যাপল"], "Apple"),
+    **dict.fromkeys(["Samsung", "سامسونج", "三星", "স্যামসাং"], "Samsung"),
+    **dict.fromkeys(["Nokia", "نوكيا", "诺基亚", "নোকিয়া"], "Nokia"),
+    "HTC": "HTC",
+    **dict.fromkeys(["Africa", "Afrika", "أفريقيا", "非洲", "আফ্রিকা"], "Africa"),
+    **dict.fromkeys(["Asia", "Asien", "آسيا", "亚洲", "এশিয়া"], "Asia"),
+    **dict.fromkeys(["Europe", "Europa", "أوروبا", "欧洲", "ইউরোপ"], "Europe"),
+    **dict.fromkeys(["Oceania", "Ozeanien", "أوقيانوسيا", "大洋洲", "ওশেনিয়া"], "Oceania"),
+}
+ENTITIES = sorted(set(LEXICON.values()))
+
+
+def lexicon_encoder(texts: Sequence[str]) -> np.ndarray:
+    """Each text -> its entity's axis plus a shared offset (cosine < 1 across texts), seeded noise."""
+    rng = np.random.default_rng(0)
+    out = np.full((len(texts), len(ENTITIES)), 0.3) + rng.normal(0, 0.05, (len(texts), len(ENTITIES)))
+    for k, text in enumerate(texts):
+        out[k, ENTITIES.index(LEXICON[text])] += 1.0
+    return out
+
+
+def test_embedding_alignment_brings_arabic_into_rankc() -> None:
+    """With `text`, Arabic (and zh, bn) keep no ids for the iPhone and Kenya facts, so RankC and
+    agreement silently judge Arabic on two facts; `embedding` aligns every language of every fact,
+    and each entity gets one id everywhere."""
+    text_rows, text_stats = load_mcq(FIXTURE, LANGS)
+    rows, stats = load_mcq(FIXTURE, LANGS, encode=lexicon_encoder)
+    assert text_stats["alignment"]["per_language"]["ar"]["aligned"] == 2
+    assert stats["alignment"]["method"] == "embedding"
+    assert fact_counts(stats) == {"given_ids": 0, "aligned_by_text": 3, "partially_aligned": 0, "unaligned": 0}
+    assert stats["alignment"]["aligned_by_embedding"] == 2  # iPhone and Kenya
+    assert stats["alignment"]["per_language"] == {
+        "en": {"rows": 5, "aligned": 5, "by_embedding": 0},
+        "de": {"rows": 5, "aligned": 5, "by_embedding": 1},  # Kenya: Afrika/Asien/...
+        "ar": {"rows": 4, "aligned": 4, "by_embedding": 2},
+        "zh": {"rows": 5, "aligned": 5, "by_embedding": 2},
+        "bn": {"rows": 4, "aligned": 4, "by_embedding": 2},
+    }
+    id_of: dict[tuple[str, str], str] = {}
+    for r in rows:
+        for text, oid in zip(options(r), r["option_ids"], strict=True):
+            assert id_of.setdefault((r["fact_id"], LEXICON.get(text, text)), oid) == oid, (r["fact_id"], text)
+    # Arabic ranks the iPhone and Kenya entities in reverse: only the embedding alignment sees it.
+    flipped = {("iphone-manufacturer", "ar"), ("kenya-continent", "ar")}
+    text_summary = summarise(entity_predictions(text_rows, flipped), LANGS)
+    summary = summarise(entity_predictions(rows, flipped), LANGS)
+    assert text_summary["facts"] == {"complete": 4, "incomplete": 1, "aligned": 2, "partially_aligned": 1}
+    assert summary["facts"] == {"complete": 4, "incomplete": 1, "aligned": 4, "partially_aligned": 0}
+    assert text_summary["rankc"]["per_pair"]["en-ar"] == pytest.approx(1.0)
+    assert text_summary["agreement_per_pair"]["en-ar"] == pytest.approx(1.0)
+    assert summary["rankc"]["per_pair"]["en-ar"] < 1.0 and summary["rankc"]["per_pair"]["en-zh"] == pytest.approx(1.0)
+    assert summary["agreement_per_pair"]["en-ar"] == pytest.approx(0.5)
+
+
+def entity_predictions(rows: list[dict[str, Any]], flipped: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Predictions that rank the entities the same way in every language (by name), except the
+    (fact, language) rows in `flipped`, which rank them in reverse."""
+    out = []
+    for r in rows:
+        sign = -1 if (r["fact_id"], r["language"]) in flipped else 1
+        opts = options(r)
+        if all(t in LEXICON for t in opts):
+            keys = [ENTITIES.index(LEXICON[t]) for t in opts]
+        else:  # ccTLDs: written alike everywhere, rank by the text itself
+            keys = [sorted(opts).index(t) for t in opts]
+        scores = [float(-sign * k) for k in keys]
+        ids = r["option_ids"]
+        out.append(
+            {
+                "fact_id": r["fact_id"],
+                "language": r["language"],
+                "property_id": r["property_id"],
+                "correct": max(range(4), key=scores.__getitem__) == r["answer_index"],
+                "ranking": ranking(ids, scores) if ids else None,
+            }
+        )
+    return out
+
+
 def test_subset_of_languages_changes_alignment_and_pivot() -> None:
     # Without ar/zh/bn the iPhone fact aligns (all Latin); without en the pivot is de.
     rows, stats = load_mcq(FIXTURE, ["de", "zh"])
     assert stats["languages"] == {"de": 5, "zh": 5} and stats["facts_incomplete"] == 0
-    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 3, "partially_aligned": 0, "unaligned": 2}
+    assert fact_counts(stats) == {"given_ids": 0, "aligned_by_text": 3, "partially_aligned": 0, "unaligned": 2}
     de = by_key(rows)[("windows-developer", "de")]
     assert de["option_ids"] == [f"windows-developer#{k}" for k in range(4)]
     rows, stats = load_mcq(FIXTURE, ["en", "de"])
-    assert stats["alignment"] == {"given_ids": 0, "aligned_by_text": 4, "partially_aligned": 0, "unaligned": 1}
+    assert fact_counts(stats) == {"given_ids": 0, "aligned_by_text": 4, "partially_aligned": 0, "unaligned": 1}
 
 
 def test_list_of_files_and_stem_language(tmp_path: Path) -> None:
@@ -220,7 +321,7 @@ def test_our_records_load_unchanged(tmp_path: Path) -> None:
     rows, stats = load_mcq(tmp_path / "test", ["en", "de", "zh"])
     assert rows == [r for lang in ("en", "de", "zh") for r in records[lang]]
     assert [list(r) for r in rows] == [list(r) for lang in records for r in records[lang]]  # field order kept
-    assert stats["alignment"] == {"given_ids": 2, "aligned_by_text": 0, "partially_aligned": 0, "unaligned": 0}
+    assert fact_counts(stats) == {"given_ids": 2, "aligned_by_text": 0, "partially_aligned": 0, "unaligned": 0}
     # The same directory through the `{split}/{lang}.jsonl` layout.
     rows2, _ = load_mcq(tmp_path, ["en", "de", "zh"], split="test")
     assert rows2 == rows
@@ -353,3 +454,83 @@ def test_unsupported_file_type(tmp_path: Path) -> None:
     (tmp_path / "en.csv").write_text("x\n", encoding="utf-8")
     with pytest.raises(PolyfactError, match=r"en\.csv: unsupported file type '\.csv'"):
         load_mcq([tmp_path / "en.csv"], ["en"])
+
+
+# --- option encoders ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_hidden_state_encoder_pools_one_layer_without_specials(tiny: tuple[Any, Any]) -> None:
+    import torch
+    from polyfact.evaluate.released import hidden_state_encoder
+
+    model, tokenizer = tiny
+    texts = ["Europe", "欧洲", "أفريقيا", "Africa and Asia"]
+    middle = hidden_state_encoder(model, tokenizer, batch_size=3)(texts)
+    assert middle.shape == (4, model.config.hidden_size) and np.isfinite(middle).all()
+    # One text at a time gives the same rows (padding never leaks into the mean).
+    alone = np.concatenate([hidden_state_encoder(model, tokenizer)([t]) for t in texts])
+    assert np.allclose(middle, alone, atol=1e-5)
+    # null = the middle layer (2 layers -> the output of layer 1); layer 0 = the token embeddings,
+    # averaged over the text's own tokens (a BOS or other special token left out).
+    assert np.allclose(middle, hidden_state_encoder(model, tokenizer, layer=1)(texts))
+    assert not np.allclose(middle, hidden_state_encoder(model, tokenizer, layer=-1)(texts))
+    special = set(tokenizer.all_special_ids)
+    with torch.no_grad():
+        expected = [
+            model.get_input_embeddings()(torch.tensor([i for i in tokenizer(t)["input_ids"] if i not in special])).mean(
+                dim=0
+            )
+            for t in texts
+        ]
+    assert np.allclose(hidden_state_encoder(model, tokenizer, layer=0)(texts), torch.stack(expected).numpy(), atol=1e-6)
+    with pytest.raises(PolyfactError, match=r"align_layer 3 is out of range for a model with 2 layers"):
+        hidden_state_encoder(model, tokenizer, layer=3)(texts)
+
+
+def test_fixture_aligns_everywhere_with_the_models_own_states(tiny: tuple[Any, Any]) -> None:
+    """No download: the evaluated model embeds the options. A random tiny model aligns every
+    language (the assignment is complete), and gold stays gold."""
+    from polyfact.evaluate.released import make_encoder
+
+    model, tokenizer = tiny
+    rows, stats = load_mcq(FIXTURE, LANGS, encode=make_encoder("model", model, tokenizer))
+    assert all(r["option_ids"] is not None for r in rows)
+    assert {lang: c["aligned"] for lang, c in stats["alignment"]["per_language"].items()} == stats["languages"]
+    golds: dict[str, set[str]] = {}
+    for r in rows:
+        assert len(set(r["option_ids"])) == 4
+        golds.setdefault(r["fact_id"], set()).add(r["option_ids"][r["answer_index"]])
+    assert all(len(g) == 1 for g in golds.values())
+
+
+def test_make_encoder_errors() -> None:
+    import importlib.util
+
+    from polyfact.evaluate.released import make_encoder
+
+    with pytest.raises(PolyfactError, match=r"align_encoder 'model' needs the evaluated model"):
+        make_encoder("model")
+    if importlib.util.find_spec("sentence_transformers") is None:
+        with pytest.raises(
+            PolyfactError, match=r"'sentence-transformers/LaBSE' needs the sentence-transformers package"
+        ):
+            make_encoder("sentence-transformers/LaBSE")
+
+
+def test_cli_align_options() -> None:
+    from polyfact.cli import build_parser
+
+    base = ["evaluate", "mcq", "--model", "m", "--data", "d", "--languages", "en,ar", "--out", "o"]
+    args = build_parser().parse_args(base)
+    assert (args.align, args.align_encoder, args.align_layer) == ("text", "model", None)
+    args = build_parser().parse_args([*base, "--align", "embedding", "--align-layer", "-2"])
+    assert (args.align, args.align_encoder, args.align_layer) == ("embedding", "model", -2)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--align", "labse"])

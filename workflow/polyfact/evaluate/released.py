@@ -3,7 +3,9 @@ record form, with options aligned across languages (§6, §8 "Released PolyFact"
 
 The one entry point for `polyfact evaluate mcq`: it reads any accepted layout into validated rows
 (`polyfact.evaluate.layouts`), aligns option ids across languages (`polyfact.evaluate.align`) and
-reports what it loaded and how well it aligned.
+reports what it loaded and how well it aligned. Also the option encoders of the `embedding`
+alignment (`evaluation.released.align`): the evaluated model's own mean-pooled hidden states (no
+download) or a sentence-transformers model such as LaBSE (the authors' choice).
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from polyfact.errors import PolyfactError
-from polyfact.evaluate.align import PIVOT, assign_option_ids
+from polyfact.evaluate.align import PIVOT, Encoder, assign_option_ids
 from polyfact.evaluate.layouts import Source, gather, normalise_rows
 
 log = logging.getLogger(__name__)
 
 
 def load_mcq(
-    source: Source, languages: Sequence[str], *, split: str = "test", pivot: str = PIVOT
+    source: Source,
+    languages: Sequence[str],
+    *,
+    split: str = "test",
+    pivot: str = PIVOT,
+    encode: Encoder | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows of the requested languages in our record form, plus loading statistics.
 
@@ -33,14 +42,19 @@ def load_mcq(
 
     `split` picks the split where a source holds several (a save_to_disk DatasetDict, a Hub
     dataset, `{lang}/{split}.<ext>`). `pivot` is the preferred alignment pivot; a fact without
-    it uses the first requested language it has.
+    it uses the first requested language it has. `encode` (texts -> embeddings) switches the
+    alignment from `text` to `embedding`: options that text leaves open are matched by the
+    optimal assignment on cosine similarity (`polyfact.evaluate.align`).
 
     Stats: `source`, `rows` (total), `facts`, `languages` {lang: rows}, `facts_incomplete` (facts
     missing at least one requested language), `missing` {lang: facts without that language},
-    `alignment` {`given_ids`: facts whose rows carried option_ids, `aligned_by_text`: facts
-    aligned in every language by gold + exact text + elimination (synthetic ids
-    `{fact_id}#{k}`), `partially_aligned`: facts aligned in some languages (the others have
-    option_ids None), `unaligned`: facts with option_ids None everywhere}.
+    `alignment` {`method`: text | embedding, `given_ids`: facts whose rows carried option_ids,
+    `aligned_by_text`: facts aligned in every language by gold + exact text + elimination
+    (synthetic ids `{fact_id}#{k}`), `aligned_by_embedding`: facts aligned in every language, at
+    least one of them with the embedding assignment, `partially_aligned`: facts aligned in some
+    languages (the others have option_ids None), `unaligned`: facts with option_ids None
+    everywhere, `per_language` {lang: {`rows`, `aligned`: rows with option_ids, so in
+    RankC/agreement, `by_embedding`: rows aligned with the embedding assignment}}}.
     """
     languages = list(dict.fromkeys(languages))
     if not languages:
@@ -51,7 +65,7 @@ def load_mcq(
     empty = [lang for lang in languages if not any(r["language"] == lang for r in rows)]
     if empty:
         raise PolyfactError(f"{label}: no rows for requested language(s) {', '.join(empty)}")
-    alignment = assign_option_ids(rows, languages, pivot)
+    alignment = assign_option_ids(rows, languages, pivot, encode)
     per_lang = Counter(r["language"] for r in rows)
     facts: dict[str, set[str]] = {}
     for r in rows:
@@ -66,17 +80,135 @@ def load_mcq(
         "alignment": alignment,
     }
     log.info(
-        "%s: %d rows, %d facts (%d incomplete); option ids given %d, aligned %d, partly %d, unaligned %d",
+        "%s: %d rows, %d facts (%d incomplete); option ids given %d, aligned by text %d, by embedding %d, "
+        "partly %d, unaligned %d (alignment: %s)",
         label,
         stats["rows"],
         stats["facts"],
         stats["facts_incomplete"],
         alignment["given_ids"],
         alignment["aligned_by_text"],
+        alignment["aligned_by_embedding"],
         alignment["partially_aligned"],
         alignment["unaligned"],
+        alignment["method"],
     )
+    _log_per_language(label, alignment["per_language"])
     return rows, stats
+
+
+def _log_per_language(label: str, per_language: dict[str, dict[str, int]]) -> None:
+    """Which languages RankC/agreement will see, and how much of each: a language whose rows
+    all lack option ids drops out of them, which must not pass silently."""
+    log.info(
+        "%s: rows aligned per language (in RankC/agreement): %s",
+        label,
+        ", ".join(f"{lang} {c['aligned']}/{c['rows']}" for lang, c in per_language.items()),
+    )
+    left_out = [lang for lang, c in per_language.items() if c["rows"] and not c["aligned"]]
+    if left_out:
+        log.warning(
+            "%s: no fact aligned in %s, so RankC/agreement leave these languages out; "
+            "evaluation.released.align: embedding aligns options across scripts",
+            label,
+            ", ".join(left_out),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Option encoders for the `embedding` alignment
+
+MODEL_ENCODER = "model"
+
+
+def hidden_state_encoder(
+    model: Any, tokenizer: Any, layer: int | None = None, batch_size: int = 64, max_length: int = 64
+) -> Encoder:
+    """Texts -> the model's hidden states at `layer`, averaged over each text's tokens.
+
+    The evaluated model is already loaded, so this needs no download. `layer` indexes
+    `hidden_states` (0 = the embeddings, k = the output of decoder layer k, negative from the
+    end); None = the middle layer (num_layers // 2), where decoder LMs align languages best
+    (the MEXA analysis, §9). Special tokens (a BOS) are left out of the mean: their state is the
+    same for every text and would pull all embeddings together.
+    """
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        from polyfact.models.padding import pad_batch, pad_id
+
+        device = next(model.parameters()).device
+        special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        pad = pad_id(tokenizer)
+        out: list[np.ndarray] = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                ids, mask = pad_batch(
+                    [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in batch], pad
+                )
+                keep = mask.bool() & ~torch.isin(ids, special)
+                keep = torch.where(keep.any(dim=1, keepdim=True), keep, mask.bool())  # specials only
+                states = model(
+                    input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True
+                ).hidden_states
+                index = _layer_index(layer, len(states))
+                weights = keep.to(device).unsqueeze(-1).float()
+                pooled = (states[index].float() * weights).sum(dim=1) / weights.sum(dim=1)
+                out.append(pooled.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    return encode
+
+
+def _layer_index(layer: int | None, n_states: int) -> int:
+    """Index into `hidden_states` (embeddings + one per layer) for the configured layer."""
+    num_layers = n_states - 1
+    if layer is None:
+        return num_layers // 2
+    if not -n_states <= layer < n_states:
+        raise PolyfactError(
+            f"evaluation.released.align_layer {layer} is out of range for a model with {num_layers} layers "
+            f"(0 = embeddings .. {num_layers}, or negative from the end)"
+        )
+    return layer
+
+
+def sentence_encoder(name: str, batch_size: int = 256) -> Encoder:
+    """Texts -> unit-norm embeddings of a sentence-transformers model (e.g.
+    sentence-transformers/LaBSE, the authors' aligner): a local directory, or a Hub id that is
+    fetched when first used. Only a configured encoder gets here; the default never does."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        raise PolyfactError(
+            f"evaluation.released.align_encoder {name!r} needs the sentence-transformers package; "
+            f"install it, or use align_encoder: {MODEL_ENCODER} (the evaluated model's hidden states)"
+        ) from err
+    encoder = None
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        nonlocal encoder
+        if encoder is None:
+            log.info("loading option encoder %s", name)
+            try:
+                encoder = SentenceTransformer(name)
+            except (OSError, ValueError) as err:
+                raise PolyfactError(f"evaluation.released.align_encoder {name!r} cannot be loaded: {err}") from err
+        return np.asarray(encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True))
+
+    return encode
+
+
+def make_encoder(name: str, model: Any = None, tokenizer: Any = None, layer: int | None = None) -> Encoder:
+    """The encoder a config names: `model` (the evaluated model, passed in) or a
+    sentence-transformers model id / directory."""
+    if name == MODEL_ENCODER:
+        if model is None or tokenizer is None:
+            raise PolyfactError(f"align_encoder {MODEL_ENCODER!r} needs the evaluated model and tokenizer")
+        return hidden_state_encoder(model, tokenizer, layer)
+    return sentence_encoder(name)
 
 
 def _label(source: Source) -> str:
