@@ -19,8 +19,8 @@ rule interpret:
             interpret_config,
         ),
         languages=csv(INTERPRET_LANGS),
-        max_sentences=config["interpret"]["max_sentences"],
-        max_length=config["interpret"]["max_length"],
+        max_sentences=lambda wildcards: interpret_setting(wildcards, "max_sentences"),
+        max_length=lambda wildcards: interpret_setting(wildcards, "max_length"),
         options=interpret_options,
     threads: INTERPRET["threads"]
     resources:

@@ -110,6 +110,41 @@ def test_lape_entropy_of_a_silent_neuron_is_undefined_and_never_selected() -> No
     assert [n[:3] for n in language_specific_neurons(probabilities, 0.34, filter_quantile=0)] == [(0, 1, 0)]
 
 
+def reference_unfiltered_selection(probabilities: np.ndarray, top_fraction: float) -> set[tuple[int, int, int]]:
+    """LAPE as the paper's runs select neurons (no activation-frequency filter), written out
+    independently: entropy over languages of the normalised probabilities, neurons that never
+    fire ranked last, the int(top_fraction × neurons) lowest, each given to its argmax language."""
+    p = np.moveaxis(probabilities, 0, -1)  # layers × neurons × languages
+    total = p.sum(-1)
+    shares = p / np.where(total > 0, total, 1)[..., None]
+    entropy = -(shares * np.log(np.where(shares > 0, shares, 1))).sum(-1)
+    entropy[total == 0] = np.inf
+    k = max(1, int(entropy.size * top_fraction))
+    flat = np.argsort(entropy.reshape(-1), kind="stable")[:k]
+    num_neurons = p.shape[1]
+    return {
+        (int(i) // num_neurons, int(i) % num_neurons, int(p[i // num_neurons, i % num_neurons].argmax())) for i in flat
+    }
+
+
+def test_lape_filter_quantile_zero_is_the_unfiltered_selection() -> None:
+    """filter_quantile = 0 selects exactly the unfiltered lowest-entropy neurons (the paper's
+    protocol), while the default 0.95 filter drops rare low-entropy neurons from the same data."""
+    rng = np.random.default_rng(1)
+    probabilities = rng.uniform(0.05, 0.9, size=(3, 2, 50))  # 3 languages, 2 layers, 50 neurons
+    rare = [(0, 4), (0, 9), (1, 2), (1, 30)]
+    for (layer, neuron), lang in zip(rare, [0, 1, 2, 0], strict=True):  # fire rarely, mostly in one language
+        probabilities[:, layer, neuron] = rng.uniform(1e-5, 5e-5, size=3)
+        probabilities[lang, layer, neuron] = 2e-3
+    probabilities[:, 1, 40] = 0.0  # dead: never a candidate
+    top_fraction = 0.1  # 10 of 100 neurons, no rounding question
+    unfiltered = language_specific_neurons(probabilities, top_fraction, filter_quantile=0)
+    assert {n[:3] for n in unfiltered} == reference_unfiltered_selection(probabilities, top_fraction)
+    assert len(unfiltered) == 10 and set(rare) <= {n[:2] for n in unfiltered}
+    filtered = language_specific_neurons(probabilities, top_fraction, filter_quantile=0.95)
+    assert not set(rare) & {n[:2] for n in filtered}
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_lape_end_to_end_is_deterministic(arch: str, tokenizer: AutoTokenizer) -> None:
     model = tiny_decoder(arch)

@@ -11,17 +11,21 @@ import torch
 from polyfact.errors import PolyfactError
 from polyfact.interpret.arch import decoder_layout
 from polyfact.interpret.lahis import (
+    accumulate_language,
     frozen_eval,
     head_mask,
     head_scores,
     heads_by_layer,
     lahis,
     lm_loss,
+    mask_optimizer,
     mean_off_diagonal,
     overlap_matrix,
+    sample_statistics,
     top_heads,
     top_k_count,
 )
+from polyfact.interpret.text import batches
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from tests.conftest import ARCHITECTURES, tiny_decoder
@@ -89,8 +93,8 @@ def float64_throughout(model: torch.nn.Module) -> torch.nn.Module:
     model = model.double()
     for module in model.modules():
         if type(module).__name__.endswith("RMSNorm"):
-            module.forward = lambda x, m=module: m.weight * (
-                x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + m.variance_epsilon)
+            module.forward = lambda x, m=module: (
+                m.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + m.variance_epsilon))
             )
     return model
 
@@ -266,3 +270,111 @@ def test_lahis_under_no_grad_gives_the_same_result(tokenizer: PreTrainedTokenize
         inside = lahis(model, tokenizer, texts, batch_size=2)
     assert inside == lahis(model, tokenizer, texts, batch_size=2)
     assert inside["top_k"] == 1 and inside["mean_overlap_off_diagonal"] in (0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- trained mask (mask_lr)
+
+
+def test_sample_statistics_use_abs_gradient_times_signed_mask() -> None:
+    grad = torch.tensor([[-2.0, 3.0], [0.5, -1.0]])
+    mask = torch.tensor([[1.0, -0.5], [2.0, 0.0]])
+    importance, helps = sample_statistics(grad, mask)
+    # |g|·m keeps the mask's sign (the authors' unclamped mask); g·m < 0 means the head helps
+    np.testing.assert_array_equal(importance.numpy(), [[2.0, -1.5], [1.0, 0.0]])
+    np.testing.assert_array_equal(helps.numpy(), [[True, True], [False, False]])
+    assert importance.dtype == torch.float64
+
+
+def test_mask_optimizer_refuses_bad_lr_and_non_leaf_mask() -> None:
+    leaf = torch.ones(2, 2, requires_grad=True)
+    for bad in (0.0, -1e-2):
+        with pytest.raises(PolyfactError, match="mask_lr"):
+            mask_optimizer(leaf, bad)
+    with pytest.raises(PolyfactError, match="leaf"):
+        mask_optimizer(torch.ones(2, 2), 1e-2)
+
+
+def test_one_sample_reads_statistics_at_ones_then_takes_one_adamw_step(tokenizer: PreTrainedTokenizerBase) -> None:
+    """One batch: the statistics are those of the fixed mask (read before the step), and the mask
+    moves by AdamW's first step, (1 − lr·0.01)·1 − lr·g / (|g| + 1e-8), away from each gradient."""
+    model = tiny_decoder("llama")
+    texts = TEXTS["en"][:2]
+    lr = 1e-2
+    with frozen_eval(model), head_mask(model) as mask:
+        fixed = accumulate_language(model, tokenizer, texts, mask, batch_size=2, max_length=32)
+        ids, attn = next(batches(tokenizer, texts, 2, 32))
+        (grad,) = torch.autograd.grad(lm_loss(model, ids, attn), mask)
+        trained = accumulate_language(model, tokenizer, texts, mask, batch_size=2, max_length=32, mask_lr=lr)
+    assert fixed["batches"] == trained["batches"] == 1
+    np.testing.assert_array_equal(fixed["abs_sum"], trained["abs_sum"])
+    np.testing.assert_array_equal(fixed["negative_count"], trained["negative_count"])
+    np.testing.assert_array_equal(fixed["final_mask"], np.ones((2, 4)))
+    g = grad.double().numpy()
+    expected = (1 - lr * 0.01) - lr * g / (np.abs(g) + 1e-8)
+    np.testing.assert_allclose(trained["final_mask"], expected, rtol=0, atol=1e-6)
+    assert (np.abs(trained["final_mask"] - 1) > 5e-3).all()  # every head moved after one sample
+
+
+def test_mask_lr_changes_scores_but_null_is_the_fixed_mask(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_decoder("olmo2")
+    texts = {lang: TEXTS[lang] for lang in ("en", "ru")}
+    fixed = lahis(model, tokenizer, texts, top_fraction=0.25, batch_size=1, max_length=32)
+    trained = lahis(model, tokenizer, texts, top_fraction=0.25, batch_size=1, max_length=32, mask_lr=0.5)
+    assert fixed["mask_lr"] is None and "final_mask" not in fixed
+    assert trained["mask_lr"] == 0.5 and trained == lahis(  # deterministic
+        model, tokenizer, texts, top_fraction=0.25, batch_size=1, max_length=32, mask_lr=0.5
+    )
+    for lang in texts:
+        assert fixed["batches"][lang] == trained["batches"][lang] == 3
+        assert not np.allclose(fixed["scores"][lang], trained["scores"][lang])
+        assert not np.allclose(trained["final_mask"][lang], 1.0)
+
+    # null: the mean over batches of |∂loss/∂m| at m = 1, and the share of batches with ∂loss/∂m < 0
+    for lang in texts:
+        grads = []
+        with frozen_eval(model), head_mask(model) as mask:
+            for ids, attn in batches(tokenizer, texts[lang], 1, 32):
+                grads.append(torch.autograd.grad(lm_loss(model, ids, attn), mask)[0].double().numpy())
+        grads = np.stack(grads)
+        np.testing.assert_array_equal(fixed["importance"][lang], np.abs(grads).sum(0) / len(grads))
+        np.testing.assert_array_equal(fixed["negative_frequency"][lang], (grads < 0).sum(0) / len(grads))
+
+
+def test_each_language_trains_its_own_mask_from_ones(tokenizer: PreTrainedTokenizerBase) -> None:
+    """The same text under two language codes gives the same trained result: the mask and the
+    optimizer state are reset between languages, not carried over."""
+    model = tiny_decoder("qwen2")
+    result = lahis(model, tokenizer, {"en": TEXTS["en"], "xx": TEXTS["en"]}, batch_size=1, mask_lr=0.1)
+    for key in ("scores", "final_mask"):
+        assert result[key]["en"] == result[key]["xx"]
+
+
+def test_bfloat16_mask_trains_on_the_bfloat16_grid(tokenizer: PreTrainedTokenizerBase) -> None:
+    model = tiny_decoder("llama")
+    result = lahis(model, tokenizer, {"en": TEXTS["en"]}, batch_size=1, mask_lr=1e-2, mask_dtype="bfloat16")
+    final = torch.tensor(result["final_mask"]["en"], dtype=torch.float64)
+    assert result["mask_dtype"] == "bfloat16" and not torch.equal(final, torch.ones_like(final))
+    torch.testing.assert_close(final.to(torch.bfloat16).double(), final, rtol=0, atol=0)
+    with pytest.raises(PolyfactError, match="mask_dtype"):
+        lahis(model, tokenizer, {"en": TEXTS["en"]}, mask_dtype="float16")
+
+
+def test_cli_passes_mask_lr_and_dtype(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from polyfact.cli import main
+
+    text = tmp_path / "parallel.jsonl"
+    text.write_text(
+        "".join(json.dumps({"en": e, "de": d}) + "\n" for e, d in zip(TEXTS["en"], TEXTS["de"], strict=True))
+    )
+    corpus = json.dumps({"source": "jsonl", "split": "x", "text_field": "{lang}", "lang_codes": {}})
+    common = ["interpret", "lahis", "--model", str(tiny_model_dir), "--corpus", corpus, "--text", str(text)]
+    common += ["--languages", "en,de", "--batch-size", "1", "--max-length", "32", "--top-fraction", "0.25"]
+    main([*common, "--out", str(tmp_path / "fixed.json")])
+    main([*common, "--mask-lr", "0.05", "--mask-dtype", "bfloat16", "--out", str(tmp_path / "trained.json")])
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    trained = json.loads((tmp_path / "trained.json").read_text())
+    assert (fixed["mask_lr"], fixed["mask_dtype"]) == (None, "float32")
+    assert (trained["mask_lr"], trained["mask_dtype"]) == (0.05, "bfloat16")
+    assert "final_mask" in trained and "final_mask" not in fixed
+    assert fixed["batches"] == trained["batches"] == {"en": 3, "de": 3}
+    assert fixed["scores"] != trained["scores"]

@@ -53,7 +53,9 @@ def interpret_lahis(args: argparse.Namespace) -> None:
     """Language-specific attention heads (LAHIS)."""
     from polyfact.interpret.lahis import lahis
 
-    result = _analyse(args, lahis, top_fraction=args.top_fraction or 0.02)
+    result = _analyse(
+        args, lahis, top_fraction=args.top_fraction or 0.02, mask_lr=args.mask_lr, mask_dtype=args.mask_dtype
+    )
     log.info("mean top-head overlap off the diagonal: %.3f", result["mean_overlap_off_diagonal"])
 
 

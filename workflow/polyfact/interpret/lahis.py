@@ -8,9 +8,15 @@ language when it is both important and consistently helpful there (DESIGN §9):
 
     score = mean_batches |g·m|  ×  fraction of batches with g·m < 0
 
-The mask is never updated; only the gradient at m = 1 is read. The science (scores, top-k,
-overlap, distribution by layer) lives in small pure functions on arrays, separate from the code
-that runs the model, so it can be checked on hand-worked inputs.
+By default the mask is never updated; only the gradient at m = 1 is read. With `mask_lr` the
+mask is trained as in the authors' code (jvonrad/Lost-in-Mistranslation,
+mechanistic-interpretability/src/attn_matrix_ted.py, the paper's LAHIS): per language it starts
+at ones and AdamW (lr `mask_lr`, torch defaults otherwise) steps on the LM loss after each
+sample; each sample's statistics are read *before* that step, at the current mask, with the
+importance term |g|·m (signed if the unclamped mask crosses zero). At m = 1 that is |g·m|, so
+both modes share one formula. The science (scores, top-k, overlap, distribution by layer) lives
+in small pure functions on arrays, separate from the code that runs the model, so it can be
+checked on hand-worked inputs.
 """
 
 from __future__ import annotations
@@ -31,9 +37,31 @@ from polyfact.interpret.arch import decoder_layout
 from polyfact.interpret.text import ParallelText, batches
 
 Head = tuple[int, int]  # (layer, head)
+MASK_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # the mask's own precision
 
 
 # --------------------------------------------------------------------------- pure science
+
+
+def sample_statistics(grad: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One sample's (|g|·m, g·m < 0) per head, in float64 on the CPU.
+
+    |g|·m rather than |g·m|: the authors' trained mask is never clamped and may turn negative,
+    where their importance term turns negative too. At m = 1 the two are the same number."""
+    g = grad.detach().to("cpu", torch.float64)
+    m = mask.detach().to("cpu", torch.float64)
+    return g.abs() * m, (g * m) < 0
+
+
+def mask_optimizer(mask: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    """AdamW on the head mask alone, with torch's defaults spelled out (betas 0.9/0.999, eps 1e-8,
+    weight decay 0.01) because the authors' code relies on them; pinned so a torch release
+    changing a default cannot silently change the protocol."""
+    if not lr > 0:
+        raise PolyfactError(f"LAHIS mask_lr must be > 0, got {lr}")
+    if not mask.is_leaf or not mask.requires_grad:
+        raise PolyfactError("LAHIS: a trained head mask must be a leaf tensor that requires grad")
+    return torch.optim.AdamW([mask], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 
 
 def head_scores(importance: np.ndarray, negative_frequency: np.ndarray) -> np.ndarray:
@@ -178,15 +206,19 @@ def accumulate_language(
     *,
     batch_size: int,
     max_length: int,
+    mask_lr: float | None = None,
     desc: str = "LAHIS",
 ) -> dict[str, Any]:
-    """Per-head sums of |g·m| and counts of g·m < 0 over the batches of one language's text.
+    """Per-head sums of |g|·m and counts of g·m < 0 over the batches of one language's text.
 
-    Expects the hooks of `head_mask` installed with `mask` and the model frozen. Only these
-    per-head accumulators are kept, so memory does not grow with the corpus. A batch with no
-    target token (every text a single token) gives no loss and is skipped.
+    Expects the hooks of `head_mask` installed with `mask` and the model frozen. One batch is
+    one sample: its statistics are read at the current mask, then, with `mask_lr`, a fresh
+    AdamW (see `mask_optimizer`) steps the mask in place, which the hooks see on the next
+    forward. Only per-head accumulators are kept, so memory does not grow with the corpus. A
+    batch with no target token (every text a single token) gives no loss and is skipped.
     """
     device = mask.device
+    optimizer = mask_optimizer(mask, mask_lr) if mask_lr is not None else None
     abs_sum = torch.zeros(mask.shape, dtype=torch.float64)
     negative = torch.zeros(mask.shape, dtype=torch.int64)
     n_batches = n_tokens = 0
@@ -197,12 +229,22 @@ def accumulate_language(
         with torch.enable_grad():  # also when the caller runs under no_grad
             loss = lm_loss(model, input_ids, attention_mask)
             (grad,) = torch.autograd.grad(loss, mask)
-        gm = (grad * mask).detach().to("cpu", torch.float64)
-        abs_sum += gm.abs()
-        negative += gm < 0
+        importance, helps = sample_statistics(grad, mask)
+        abs_sum += importance
+        negative += helps
+        if optimizer is not None:  # after reading the statistics, as the authors' loop does
+            mask.grad = grad
+            optimizer.step()
+            mask.grad = None
         n_batches += 1
         n_tokens += int(attention_mask.sum())
-    return {"abs_sum": abs_sum.numpy(), "negative_count": negative.numpy(), "batches": n_batches, "tokens": n_tokens}
+    return {
+        "abs_sum": abs_sum.numpy(),
+        "negative_count": negative.numpy(),
+        "batches": n_batches,
+        "tokens": n_tokens,
+        "final_mask": mask.detach().to("cpu", torch.float64).numpy(),
+    }
 
 
 def lahis(
@@ -213,16 +255,25 @@ def lahis(
     top_fraction: float = 0.02,
     batch_size: int = 8,
     max_length: int = 128,
+    mask_lr: float | None = None,
+    mask_dtype: str = "float32",
 ) -> dict[str, Any]:
     """Language-specific attention heads of `model` on each language's text, as a JSON-ready dict.
 
-    Keys: languages, num_layers, num_heads, top_fraction, top_k, scores / importance /
-    negative_frequency (lang -> layers × heads lists), top_heads (lang -> [[layer, head], ...],
-    best first), overlap (languages × languages, `languages` order), mean_overlap_off_diagonal
-    (None with one language), heads_by_layer (counts over all languages), heads_by_layer_per_language,
-    batches and tokens (lang -> count of batches used and of non-padding input tokens).
+    `mask_lr` None keeps the mask at ones; a number trains it per language, from ones, with
+    AdamW at that lr after each `batch_size` batch (the authors' protocol with batch_size 1).
+    `mask_dtype` is the mask's own precision (the authors keep it in bfloat16).
+
+    Keys: languages, num_layers, num_heads, top_fraction, top_k, mask_lr, mask_dtype, scores /
+    importance / negative_frequency (lang -> layers × heads lists), top_heads (lang ->
+    [[layer, head], ...], best first), overlap (languages × languages, `languages` order),
+    mean_overlap_off_diagonal (None with one language), heads_by_layer (counts over all
+    languages), heads_by_layer_per_language, batches and tokens (lang -> count of batches used and
+    of non-padding input tokens); with `mask_lr`, final_mask (lang -> the trained mask).
     """
     layout = decoder_layout(model)  # fails on an unsupported architecture before any text is read
+    if mask_dtype not in MASK_DTYPES:
+        raise PolyfactError(f"LAHIS mask_dtype must be one of {sorted(MASK_DTYPES)}, got {mask_dtype!r}")
     languages = list(texts)
     if not languages:
         raise PolyfactError("LAHIS needs text in at least one language")
@@ -237,10 +288,22 @@ def lahis(
     tops: dict[str, list[Head]] = {}
     n_batches: dict[str, int] = {}
     n_tokens: dict[str, int] = {}
-    with frozen_eval(model), head_mask(model) as mask:
+    final_masks: dict[str, np.ndarray] = {}
+    device = next(model.parameters()).device
+    ones = torch.ones((layout.num_layers, layout.num_heads), dtype=MASK_DTYPES[mask_dtype], device=device)
+    with frozen_eval(model), head_mask(model, ones.requires_grad_()) as mask:
         for lang in languages:
+            with torch.no_grad():
+                mask.fill_(1.0)  # each language starts from the unmasked model (the hooks hold `mask`)
             acc = accumulate_language(
-                model, tokenizer, texts[lang], mask, batch_size=batch_size, max_length=max_length, desc=f"LAHIS {lang}"
+                model,
+                tokenizer,
+                texts[lang],
+                mask,
+                batch_size=batch_size,
+                max_length=max_length,
+                mask_lr=mask_lr,
+                desc=f"LAHIS {lang}",
             )
             if acc["batches"] == 0:
                 raise PolyfactError(f"LAHIS: the text for {lang!r} has no sentence of two or more tokens")
@@ -249,15 +312,19 @@ def lahis(
             scores[lang] = head_scores(importance[lang], negative_frequency[lang])
             tops[lang] = top_heads(scores[lang], k)
             n_batches[lang], n_tokens[lang] = acc["batches"], acc["tokens"]
+            final_masks[lang] = acc["final_mask"]
 
     overlap = overlap_matrix(tops, languages, k)
     per_language = {lang: heads_by_layer(tops[lang], layout.num_layers) for lang in languages}
+    trained = {"final_mask": {lang: final_masks[lang].tolist() for lang in languages}} if mask_lr is not None else {}
     return {
         "languages": languages,
         "num_layers": layout.num_layers,
         "num_heads": layout.num_heads,
         "top_fraction": top_fraction,
         "top_k": k,
+        "mask_lr": mask_lr,
+        "mask_dtype": mask_dtype,
         "scores": {lang: scores[lang].tolist() for lang in languages},
         "importance": {lang: importance[lang].tolist() for lang in languages},
         "negative_frequency": {lang: negative_frequency[lang].tolist() for lang in languages},
@@ -268,4 +335,5 @@ def lahis(
         "heads_by_layer_per_language": per_language,
         "batches": n_batches,
         "tokens": n_tokens,
+        **trained,
     }
