@@ -27,3 +27,4 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+        paper_comparison_targets(),

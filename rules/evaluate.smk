@@ -2,6 +2,7 @@ localrules:
     models_report,
     results_table,
     significance,
+    paper_comparison,
     evaluation_figures,
 
 
@@ -50,8 +51,8 @@ rule evaluate_klar:
             section("evaluation", "languages", "seed"),
         ),
         klar_dir=EVALUATION["klar"]["dir"],
-        languages=csv(KLAR_LANGS),
-        groups=language_group_args(KLAR_LANGS),
+        languages=klar_language_args(),
+        prompt=klar_prompt_args(),
         decontaminate=klar_decontaminate_arg,
         shots=EVALUATION["klar"]["shots"],
         max_new_tokens=EVALUATION["klar"]["max_new_tokens"],
@@ -67,7 +68,7 @@ rule evaluate_klar:
         model_env(EVALUATION["gpus"])
     shell:
         "polyfact --job {params.job} evaluate klar --model {input.model} --klar-dir {params.klar_dir}"
-        " --languages {params.languages} {params.groups} {params.decontaminate}"
+        " {params.languages} {params.prompt} {params.decontaminate}"
         " --shots {params.shots} --max-new-tokens {params.max_new_tokens} --seed {params.seed}"
         " --normalisation {params.normalisation} --batch-size {params.batch_size}"
         " --threads {threads} --out {output} 2> {log}"
@@ -81,6 +82,7 @@ rule results_table:
             method=METHODS,
             benchmark=BENCHMARKS,
         ),
+        models=expand("results/models/{model}/{method}", model=MODELS, method=METHODS),
     output:
         md=report(
             "results/tables/main.md",
@@ -99,7 +101,8 @@ rule results_table:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "polyfact --job {params.job} report tables --evals {input.evals:q} --md {output.md} --csv {output.csv} 2> {log}"
+        "polyfact --job {params.job} report tables --evals {input.evals:q} --models {input.models:q}"
+        " --md {output.md} --csv {output.csv} 2> {log}"
 
 
 rule significance:
@@ -136,6 +139,41 @@ rule significance:
     shell:
         "polyfact --job {params.job} report significance --evals {input.evals:q} --resamples {params.resamples}"
         " --seed {params.seed} --md {output.md} --json {output.json} 2> {log}"
+
+
+rule paper_comparison:
+    input:
+        evals=expand(
+            "results/eval/{model}/{method}/{benchmark}.json",
+            model=MODELS,
+            method=METHODS,
+            benchmark=BENCHMARKS,
+        ),
+        published=published_files(),
+    output:
+        md=report("results/tables/paper_comparison.md", category="Evaluation"),
+        csv="results/tables/paper_comparison.csv",
+    log:
+        "results/logs/paper_comparison.log",
+    params:
+        **job_params(
+            "paper_comparison",
+            "tables:report_paper_comparison",
+            section("evaluation", "seed"),
+        ),
+        published=EVALUATION["published"],
+        resamples=EVALUATION["bootstrap_resamples"],
+        seed=config["seed"],
+    resources:
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact --job {params.job} report paper-comparison --evals {input.evals:q}"
+        " --published {params.published:q} --resamples {params.resamples} --seed {params.seed}"
+        " --md {output.md} --csv {output.csv} 2> {log}"
 
 
 rule evaluation_figures:

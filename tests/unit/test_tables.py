@@ -15,15 +15,26 @@ from polyfact.io import read_json, write_json
 LANGS = ["en", "de", "bn"]
 
 
-def write_eval(root: Path, method: str, p_correct: float, seed: int, benchmark: str = "polyfact") -> Path:
-    """An evaluation file as `polyfact evaluate mcq` writes it, with seeded random predictions."""
+def write_eval(
+    root: Path,
+    method: str,
+    p_correct: float,
+    seed: int,
+    benchmark: str = "polyfact",
+    *,
+    facts: int = 60,
+    ranked: bool = True,
+) -> Path:
+    """An evaluation file as `polyfact evaluate mcq` writes it, with seeded random predictions
+    (`ranked=False`: no option ranking, as for facts whose options did not align)."""
     rng = np.random.default_rng(seed)
     rows = []
-    for f in range(60):
+    for f in range(facts):
         for lang in LANGS:
             top = "A" if rng.random() < p_correct else "B"
             rest = [e for e in "ABCD" if e != top]
-            rows.append({"fact_id": f"f{f}", "language": lang, "property_id": "P30", "ranking": [top, *rest]})
+            ranking = [top, *rest] if ranked else None
+            rows.append({"fact_id": f"f{f}", "language": lang, "property_id": "P30", "ranking": ranking})
             rows[-1]["correct"] = top == "A"
     path = root / "results/eval/toy" / method / f"{benchmark}.json"
     write_json(path, {"summary": summarise(rows, LANGS, ["bn"], ["en", "de"]), "predictions": rows})
@@ -60,7 +71,7 @@ def test_main_table_rows_and_files(evals: list[Path], tmp_path: Path) -> None:
     text = md.read_text()
     assert "| toy | grpo |" in text and "KLAR OOD" in text and "| toy | base |" in text
     header, *lines = csv.read_text().splitlines()
-    assert header.startswith("model,method,accuracy_high,accuracy_low") and len(lines) == 3
+    assert header.startswith("model,method,checkpoint,accuracy_high,accuracy_low") and len(lines) == 3
     without_klar = render_main_markdown(main_rows(evals))
     assert "| KLAR seen | KLAR OOD |" in without_klar and without_klar.rstrip().endswith("| – | – |")
     with pytest.raises(PolyfactError, match="unknown benchmark"):
@@ -118,3 +129,18 @@ def test_figures_are_written_as_png_and_pdf_with_stable_bytes(evals: list[Path],
     assert first[0].startswith(b"\x89PNG") and first[1].startswith(b"%PDF")
     main([*args, "--totcons", *map(str, outs[2:])])
     assert [p.read_bytes() for p in outs] == first
+
+
+def test_main_table_lists_the_released_alignment_per_language(evals: list[Path], tmp_path: Path) -> None:
+    released = write_eval(tmp_path, "grpo", 0.7, 9, benchmark="polyfact-released")
+    data = read_json(released)
+    per_language = {
+        "en": {"rows": 60, "aligned": 60, "by_embedding": 0},
+        "bn": {"rows": 60, "aligned": 12, "by_embedding": 9},
+    }
+    data["summary"]["data"] = {"alignment": {"per_language": per_language}}
+    write_json(released, data)
+    text = render_main_markdown(main_rows([*evals, released]))
+    assert "## Released PolyFact: options aligned across languages" in text
+    assert "| model | method | bn | en |" in text and "| toy | grpo | 12/60 | 60/60 |" in text
+    assert "options aligned" not in render_main_markdown(main_rows(evals))

@@ -1,4 +1,4 @@
-"""`polyfact report tables|significance|figures`: results across models, methods and benchmarks."""
+"""`polyfact report tables|significance|paper-comparison|figures`: results across models, methods and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ def report_tables(args: argparse.Namespace) -> None:
     """results/tables/main.{md,csv}: one row per model × method."""
     from polyfact.evaluate.tables import main_rows, write_main_table
 
-    write_main_table(main_rows(args.evals), args.md, args.csv)
+    write_main_table(main_rows(args.evals, args.models), args.md, args.csv)
 
 
 def report_significance(args: argparse.Namespace) -> None:
@@ -17,6 +17,13 @@ def report_significance(args: argparse.Namespace) -> None:
     from polyfact.evaluate.tables import significance_rows, write_significance
 
     write_significance(significance_rows(args.evals, args.resamples, args.seed), args.md, args.json)
+
+
+def report_paper_comparison(args: argparse.Namespace) -> None:
+    """The paper's published values beside ours, with bootstrap CIs over facts."""
+    from polyfact.evaluate.comparison import write_comparison
+
+    write_comparison(args.evals, args.published, args.resamples, args.seed, args.md, args.csv)
 
 
 def report_figures(args: argparse.Namespace) -> None:

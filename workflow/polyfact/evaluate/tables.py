@@ -21,6 +21,7 @@ from polyfact.markdown import table
 MAIN_COLUMNS = {
     "model": "model",
     "method": "method",
+    "checkpoint": "checkpoint",
     "accuracy_high": "acc high",
     "accuracy_low": "acc low",
     "accuracy_unseen": "acc unseen",
@@ -30,6 +31,11 @@ MAIN_COLUMNS = {
     "agreement": "agreement",
     "klar_seen": "KLAR seen",
     "klar_ood": "KLAR OOD",
+    "klar_all": "KLAR all",
+    "klar_decontaminated": "KLAR decont.",
+    "klar_contaminated": "KLAR contam.",
+    "klar_clean_shared": "KLAR clean-shared",
+    "klar_non_shared": "KLAR non-shared",
     "released_accuracy": "released acc",
     "released_totcons": "released TotCons",
 }
@@ -43,13 +49,40 @@ def eval_key(path: str | Path) -> tuple[str, str, str]:
     return p.parent.parent.name, p.parent.name, p.stem
 
 
-def main_rows(eval_files: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """One row per model × method, in the order the files first name them."""
+def checkpoint_label(stats: Mapping[str, Any] | None) -> str | None:
+    """How the main table names the checkpoint a model is, from its train_stats.json: `final
+    (step 40)`, or for one chosen by polyfact.train.select `step 20 of 40 (val totcons 0.412)`;
+    None for an untrained model."""
+    checkpoint = (stats or {}).get("checkpoint")
+    if not checkpoint:
+        return None
+    step = checkpoint.get("step")
+    if "selected_by" not in checkpoint:
+        return f"final (step {step})"
+    score = checkpoint["scores"][checkpoint["candidate"]]
+    if checkpoint["candidate"] == "final":
+        where = f"final (step {step})"
+    else:
+        where = f"step {step} of {checkpoint.get('final_step')}"
+    return f"{where} (val {checkpoint['selected_by']} {score:.3f})"
+
+
+def main_rows(eval_files: Sequence[str | Path], model_dirs: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+    """One row per model × method, in the order the files first name them; `model_dirs`
+    (results/models/{model}/{method}) name the checkpoint each row evaluated."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    checkpoints = {}
+    for d in model_dirs:
+        stats = Path(d, "train_stats.json")
+        checkpoints[(Path(d).parent.name, Path(d).name)] = checkpoint_label(
+            read_json(stats) if stats.is_file() else None
+        )
     for path in eval_files:
         model, method, benchmark = eval_key(path)
         s = read_json(path)["summary"]
-        row = rows.setdefault((model, method), {"model": model, "method": method})
+        row = rows.setdefault(
+            (model, method), {"model": model, "method": method, "checkpoint": checkpoints.get((model, method))}
+        )
         if benchmark == "polyfact":
             row.update(
                 accuracy_high=s["accuracy_high"],
@@ -62,11 +95,37 @@ def main_rows(eval_files: Sequence[str | Path]) -> list[dict[str, Any]]:
             )
         elif benchmark == "klar":
             row.update(klar_seen=s["groups"]["seen"]["accuracy"], klar_ood=s["groups"]["unseen"]["accuracy"])
+            row.update(klar_columns(s.get("contamination")))
         elif benchmark == "polyfact-released":
             row.update(released_accuracy=s["accuracy_mean"], released_totcons=s["totcons"])
+            row["released_aligned"] = s["data"]["alignment"].get("per_language")
         else:
             raise PolyfactError(f"{path}: unknown benchmark {benchmark!r}")
     return list(rows.values())
+
+
+KLAR_CONTAMINATION_COLUMNS = (
+    "klar_all",
+    "klar_decontaminated",
+    "klar_contaminated",
+    "klar_clean_shared",
+    "klar_non_shared",
+)
+
+
+def klar_columns(contamination: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The KLAR scores beside the headline, from the summary's `contamination` section (None
+    when the run had no training records to compare with: the columns stay empty)."""
+    if not contamination:
+        return dict.fromkeys(KLAR_CONTAMINATION_COLUMNS)
+    subsets = contamination["subsets"]
+    return {
+        "klar_all": contamination["undecontaminated"]["all"],
+        "klar_decontaminated": contamination["decontaminated"]["all"],
+        "klar_contaminated": subsets["contaminated"]["accuracy"],
+        "klar_clean_shared": subsets["clean_shared"]["accuracy"],
+        "klar_non_shared": subsets["non_shared"]["accuracy"],
+    }
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -75,6 +134,7 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     always = {
         "model",
         "method",
+        "checkpoint",
         "accuracy_high",
         "accuracy_low",
         "totcons",
@@ -82,6 +142,7 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "agreement",
         "klar_seen",
         "klar_ood",
+        *KLAR_CONTAMINATION_COLUMNS,
     }
     return [c for c in MAIN_COLUMNS if c in always or any(r.get(c) is not None for r in rows)]
 
@@ -95,11 +156,41 @@ def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "languages (high / low resource; unseen = evaluated but not trained on). TotCons: share of",
         "facts right in every language. RankC: mean over language pairs (rescaled: the N=4 floor",
         "maps to 0). Agreement: same top-1 option entity, mean over pairs. KLAR: 3-shot generation",
-        "accuracy over seen (trained) and OOD languages (– without `evaluation.klar.dir`).",
+        "accuracy over seen (trained) and OOD languages (– without `evaluation.klar.dir`), the",
+        "headline (decontaminated or not: `evaluation.klar.decontaminate`). Beside it, over all KLAR",
+        "languages: every fact (all), without the facts trained on (decont.), and the authors'",
+        "breakdown: facts trained on (contam.), untrained facts of trained relations (clean-shared),",
+        "relations never trained (non-shared). Checkpoint: the training step evaluated; a run",
+        "keeping intermediate steps is scored on the val split and the best by",
+        "`evaluation.select_by` is used (– for an untrained model).",
         "",
         *table([MAIN_COLUMNS[c] for c in cols], [[r.get(c) for c in cols] for r in rows]),
+        *released_alignment_lines(rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+def released_alignment_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per language, the released PolyFact's rows whose options aligned to the other
+    languages' (only those count in RankC and agreement), for every row that evaluated it."""
+    aligned = [r for r in rows if r.get("released_aligned")]
+    if not aligned:
+        return []
+    languages = list(dict.fromkeys(lang for r in aligned for lang in r["released_aligned"]))
+    body = [
+        [r["model"], r["method"]]
+        + [f"{c['aligned']}/{c['rows']}" if (c := r["released_aligned"].get(lang)) else None for lang in languages]
+        for r in aligned
+    ]
+    return [
+        "",
+        "## Released PolyFact: options aligned across languages",
+        "",
+        "Rows per language whose options were matched to the other languages' entities (by option",
+        "ids, text, or `evaluation.released.align: embedding`); only these enter RankC and agreement.",
+        "",
+        *table(["model", "method", *languages], body),
+    ]
 
 
 def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
