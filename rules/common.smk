@@ -34,7 +34,8 @@ DATASET_STATS = "results/data/polyfact/stats.json"
 PROVENANCE_DIR = "results/provenance"
 JOBS_DIR = ".snakemake/polyfact/jobs"
 EVALUATION = config["evaluation"]
-KLAR_LANGS = EVALUATION["klar"]["languages"] or LANGS
+# KLAR languages; None: the directories present, found by the job at run time.
+KLAR_LANGS = EVALUATION["klar"]["languages"]
 RELEASED_LANGS = EVALUATION["released"]["languages"] or LANGS
 INTERPRET = config["interpret"]
 INTERPRET_LANGS = INTERPRET["languages"] or LANGS
@@ -165,6 +166,40 @@ def upstream_method(method):
 def trained_method(wildcards):
     """The method a training job runs: the last of a chain (`cpt+grpo` runs GRPO)."""
     return wildcards.method.rsplit("+", 1)[-1]
+
+
+def kept_steps(method):
+    """Steps a trained method keeps as candidate models (chains: the last method's section)."""
+    return config[method.rsplit("+", 1)[-1]]["keep_checkpoints"]
+
+
+# Methods whose runs keep intermediate steps: their candidates are evaluated on the val split.
+SELECTED = [m for m in TRAINED if kept_steps(m)]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly `names` (none: matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def candidate_evals(wildcards):
+    """The val evaluations of a run's candidates, its final model and each kept step; none
+    when the run keeps no step (its final model is the method's)."""
+    if not kept_steps(wildcards.method):
+        return []
+    return expand(
+        "results/selection/{model}/{method}/{candidate}.json",
+        model=wildcards.model,
+        method=wildcards.method,
+        candidate=["final", *(f"step-{s}" for s in kept_steps(wildcards.method))],
+    )
+
+
+def candidate_model(wildcards, input):
+    """A candidate's model directory inside its run."""
+    if wildcards.candidate == "final":
+        return input.run
+    return str(Path(input.run, "checkpoints", wildcards.candidate))
 
 
 def training_config(wildcards):
@@ -332,33 +367,60 @@ def mcq_inputs(wildcards):
 def mcq_args(wildcards, input):
     """`polyfact evaluate mcq` data and language arguments of the benchmark."""
     if wildcards.benchmark == "polyfact":
-        data, languages = Path(input.data[0]).parent, LANGS
+        data, languages, align = Path(input.data[0]).parent, LANGS, ""
     else:
-        data, languages = EVALUATION["released"]["path"], RELEASED_LANGS
+        released = EVALUATION["released"]
+        data, languages = released["path"], RELEASED_LANGS
+        align = f" --align {released['align']}"
+        if released["align"] == "embedding":
+            align += f" --align-encoder {released['align_encoder']}"
+            if released["align_layer"] is not None:
+                align += f" --align-layer {released['align_layer']}"
     return (
         f"--data {data} --languages {csv(languages)} {language_group_args(languages)}"
+        f"{align}"
     )
 
 
 def klar_inputs(wildcards):
-    """The KLAR language directories and, when decontaminating, the training split."""
-    klar = EVALUATION["klar"]
-    inputs = {
+    """The KLAR language directories and the training split (English labels): every KLAR
+    fact is labelled against it, whether or not the headline is decontaminated."""
+    return {
         "model": f"results/models/{wildcards.model}/{wildcards.method}",
-        "klar": klar["dir"],
+        "klar": EVALUATION["klar"]["dir"],
+        "trained": f"results/data/polyfact/train/{TRAIN_LANGS[0]}.jsonl",
     }
-    if klar["decontaminate"]:
-        inputs["trained"] = f"results/data/polyfact/train/{TRAIN_LANGS[0]}.jsonl"
-    return inputs
 
 
 def klar_decontaminate_arg(wildcards, input):
-    return f"--decontaminate {input.trained}" if "trained" in input.keys() else ""
+    """The contamination options: the training records, how facts match, the headline's choice."""
+    klar = EVALUATION["klar"]
+    flag = " --decontaminate" if klar["decontaminate"] else ""
+    return f"--trained {input.trained} --contamination-match {klar['contamination_match']}{flag}"
+
+
+def klar_language_args():
+    """`--languages` and the groups. With `languages: null` the job evaluates the directories
+    present (known only once acquired), so it gets the whole train / low-resource lists and
+    keeps the languages it finds."""
+    if KLAR_LANGS:
+        return f"--languages {csv(KLAR_LANGS)} {language_group_args(KLAR_LANGS)}"
+    low = config["languages"]["low_resource"]
+    low_arg = f"--low-resource {csv(low)} " if low else ""
+    return f"{low_arg}--seen {csv(TRAIN_LANGS)}"
+
+
+def klar_prompt_args():
+    """The prompt protocol: template, demonstrations, trailing space."""
+    klar = EVALUATION["klar"]
+    space = " --trailing-space" if klar["prompt_trailing_space"] else ""
+    return f"--template-index {klar['template_index']} --demonstrations {klar['demonstrations']}{space}"
 
 
 def interpret_inputs(wildcards):
-    """The analyses' text: the dataset's held-out parallel view, or the configured corpus."""
-    corpus = INTERPRET["corpus"]
+    """The analysis' text: the dataset's held-out parallel view, or the configured corpus
+    (the analysis' own, else the shared one)."""
+    corpus = interpret_setting(wildcards, "corpus")
     text = corpus["path"]
     if corpus["source"] == "dataset":
         text = "results/data/polyfact/parallel/test.jsonl"
@@ -369,13 +431,22 @@ def interpret_inputs(wildcards):
 
 
 def interpret_config(wildcards):
-    """Each analysis depends on the shared text settings and its own section only."""
+    """Each analysis depends on the text settings it uses and its own section only; its
+    `corpus` is the one it reads (the job takes it from here)."""
     own = {
-        key: INTERPRET[key]
-        for key in ("corpus", "languages", "max_sentences", "max_length", "batch_size")
+        key: interpret_setting(wildcards, key)
+        for key in ("corpus", "max_sentences", "max_length")
     }
-    own[wildcards.analysis] = INTERPRET.get(wildcards.analysis)
+    own |= {key: INTERPRET[key] for key in ("languages", "batch_size")}
+    own[wildcards.analysis] = INTERPRET[wildcards.analysis]
     return {"interpret": own, "languages": config["languages"]}
+
+
+def interpret_setting(wildcards, key):
+    """A text setting (corpus, max_sentences, max_length): the analysis' own value, else the
+    shared one."""
+    own = INTERPRET[wildcards.analysis][key]
+    return INTERPRET[key] if own is None else own
 
 
 def interpret_options(wildcards):
@@ -388,10 +459,27 @@ def interpret_options(wildcards):
         )
     if wildcards.analysis == "lahis":
         lahis = INTERPRET["lahis"]
+        mask_lr = "" if lahis["mask_lr"] is None else f" --mask-lr {lahis['mask_lr']}"
         return (
             f"--top-fraction {lahis['top_fraction']} --batch-size {lahis['batch_size']}"
+            f" --mask-dtype {lahis['mask_dtype']}{mask_lr}"
         )
     return f"--batch-size {INTERPRET['batch_size']}"
+
+
+def published_files():
+    """The published-value files (evaluation.published/*.yaml): inputs of the paper
+    comparison, so an edited value reruns it; none when the comparison is off."""
+    if not EVALUATION["published"]:
+        return []
+    return sorted(str(p) for p in Path(EVALUATION["published"]).glob("*.yaml"))
+
+
+def paper_comparison_targets():
+    """The paper comparison table, when `evaluation.published` names the published values."""
+    if not EVALUATION["published"]:
+        return []
+    return ["results/tables/paper_comparison.md", "results/tables/paper_comparison.csv"]
 
 
 def get_final_outputs():

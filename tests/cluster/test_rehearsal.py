@@ -85,6 +85,7 @@ def test_jobs_went_through_sbatch_except_the_local_rules(rehearsal: tuple[Path, 
     local = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
     local |= {"prepare_base_model", "export_hf_dataset", "data_report", "results_table", "significance"}
     local |= {"evaluation_figures", "models_report", "interpretability_table", "interpretability_figures"}
+    local |= {"select_checkpoint", "paper_comparison"}
     for record in records(workdir):
         if record["rule"] in local:
             continue
@@ -135,6 +136,7 @@ def test_a_cancelled_training_job_resumes_and_matches_an_undisturbed_run(
         str(REPO / "config/rehearsal.yaml"),
         "--allowed-rules",
         "train",
+        "select_checkpoint",
         "evaluate_mcq",
     )
     resumed = load_file(workdir / "results/models/smollm2/sft/model.safetensors")

@@ -35,7 +35,8 @@ def test_default_and_paper_configs_validate() -> None:
     assert config["facts"]["sparql"]["batch_size"] == 200  # nested default filled in
     paper = load("paper.yaml")
     check_config(paper)
-    assert len(paper["facts"]["relations"]) == 14 and paper["facts"]["max_facts"] == 100000
+    assert len(paper["facts"]["relations"]) == 19 and paper["facts"]["max_facts"] == 100000
+    check_config(load("paper-clean.yaml"))
     check_config(load("rehearsal.yaml"))
 
 

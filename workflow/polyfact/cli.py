@@ -39,6 +39,19 @@ def _relations(value: str) -> list[str]:
     return pids
 
 
+def _share_or_none(value: str) -> float | None:
+    """A share in (0, 1], or none/null (how a config null reaches the command line) for no cap."""
+    if value.strip().lower() in {"none", "null"}:
+        return None
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1] or none, got {value!r}") from None
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1] or none, got {value!r}")
+    return share
+
+
 def _json_arg(value: str) -> Any:
     """A JSON object given inline, or a JSON/YAML file, or a part of one: `FILE#a.b` is the
     object at key `a`, then `b` (rules pass config sections from the job's file this way)."""
@@ -148,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--languages", required=True, type=_languages)
     b.add_argument("--relations", required=True, type=_relations)
     b.add_argument("--splits", type=float, nargs=3, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "VAL", "TEST"))
-    b.add_argument("--max-answer-share", type=float, default=0.4)
+    b.add_argument(
+        "--max-answer-share", type=_share_or_none, default=0.4, help="largest share of one answer; none = no cap"
+    )
+    b.add_argument("--distractors", choices=["frequency", "uniform_same_type"], default="frequency")
     b.add_argument("--seed", type=int, default=1234)
     b.add_argument("--out-dir", required=True)
     b.set_defaults(command="dataset:dataset_build")
@@ -197,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
         tm = tsub.add_parser(method, help=help_)
         _training_arguments(tm, method)
         tm.set_defaults(command=f"train:train_{method}")
+    ts = tsub.add_parser("select", help="pick a run's checkpoint (kept steps or final) by its val evaluation")
+    ts.add_argument("--run", required=True, help="the training run's output: final model + checkpoints/step-N")
+    ts.add_argument(
+        "--evals", nargs="*", default=[], help="val evaluations named {final,step-N}.json (none: the final model)"
+    )
+    ts.add_argument("--metric", required=True, help="summary metric to maximise, e.g. totcons")
+    ts.add_argument("--out", required=True, help="the method's model directory (hard links to the chosen one)")
+    ts.set_defaults(command="train:select_checkpoint")
 
     ev = sub.add_parser("evaluate", help="evaluate models")
     evsub = ev.add_subparsers(dest="evaluate_command", required=True)
@@ -206,17 +230,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", required=True, nargs="+", help="directory of {lang}.jsonl, such files, a saved dataset or a Hub id"
     )
     mcq.add_argument("--languages", required=True, type=_languages)
+    mcq.add_argument(
+        "--align",
+        default="text",
+        choices=["text", "embedding"],
+        help="options without ids: gold + exact text + elimination, or then the optimal assignment on embeddings",
+    )
+    mcq.add_argument(
+        "--align-encoder", default="model", help="embedding: `model` (its hidden states) or a sentence-transformers id"
+    )
+    mcq.add_argument("--align-layer", type=int, default=None, help="align-encoder model: hidden-state layer (middle)")
     _evaluation_arguments(mcq, batch_size=64)
     mcq.set_defaults(command="evaluate:evaluate_mcq")
 
     kl = evsub.add_parser("klar", help="KLAR-format cloze facts: 3-shot generation and candidate scoring")
     kl.add_argument("--model", required=True)
     kl.add_argument("--klar-dir", required=True, help="directory of {lang}/{relation}.json")
-    kl.add_argument("--languages", required=True, type=_csv, help="language directories (any codes)")
+    kl.add_argument(
+        "--languages", type=_csv, default=None, help="language directories (any codes; default: all present)"
+    )
     kl.add_argument("--shots", type=int, default=3)
     kl.add_argument("--max-new-tokens", type=int, default=10)
     kl.add_argument("--seed", type=int, default=1234, help="choice of the few-shot demonstrations")
-    kl.add_argument("--decontaminate", help="training records (JSONL, English labels): drop facts trained on")
+    kl.add_argument("--template-index", type=int, default=0, help="which of each file's prompt_templates")
+    kl.add_argument(
+        "--demonstrations", choices=["shared", "per_language"], default="shared", help="one draw per fact or language"
+    )
+    kl.add_argument("--trailing-space", action="store_true", help="the authors' prompt format, ending in a space")
+    kl.add_argument("--trained", help="training records (JSONL, English labels): label contaminated facts")
+    kl.add_argument("--contamination-match", choices=["pair", "triple"], default="pair")
+    kl.add_argument("--decontaminate", action="store_true", help="the headline leaves contaminated facts out")
     _evaluation_arguments(kl, batch_size=32)
     kl.set_defaults(command="evaluate:evaluate_klar")
 
@@ -231,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--max-length", type=int, default=128, help="tokens per sentence")
     ip.add_argument("--top-fraction", type=float, default=None, help="lape: 0.01 of neurons; lahis: 0.02 of heads")
     ip.add_argument("--filter-quantile", type=float, default=0.95, help="lape: candidates must fire this often")
+    ip.add_argument("--mask-lr", type=float, default=None, help="lahis: train the head mask with AdamW at this lr")
+    ip.add_argument("--mask-dtype", choices=["float32", "bfloat16"], default="float32", help="lahis: mask precision")
     ip.add_argument("--threads", type=int, default=None)
     ip.add_argument("--out", required=True)
     ip.set_defaults(command="interpret:interpret_{analysis}")
@@ -254,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rt = rsub.add_parser("tables", help="the main results table (markdown + CSV), one row per model × method")
     rt.add_argument("--evals", nargs="+", required=True, help="results/eval/{model}/{method}/{benchmark}.json files")
+    rt.add_argument(
+        "--models", nargs="*", default=[], help="results/models/{model}/{method} dirs: the checkpoint each row used"
+    )
     rt.add_argument("--md", required=True)
     rt.add_argument("--csv", required=True)
     rt.set_defaults(command="tables:report_tables")
@@ -265,6 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--md", required=True)
     rs.add_argument("--json", required=True)
     rs.set_defaults(command="tables:report_significance")
+
+    rp = rsub.add_parser("paper-comparison", help="the paper's published values beside ours, with bootstrap CIs")
+    rp.add_argument("--evals", nargs="*", default=[], help="results/eval/{model}/{method}/{benchmark}.json files")
+    rp.add_argument("--published", required=True, help="directory of published-value files (config/published)")
+    rp.add_argument("--resamples", type=int, default=10_000)
+    rp.add_argument("--seed", type=int, default=1234)
+    rp.add_argument("--md", required=True)
+    rp.add_argument("--csv", required=True)
+    rp.set_defaults(command="tables:report_paper_comparison")
 
     rf = rsub.add_parser("figures", help="per-language accuracy and TotCons histogram by method (one model)")
     rf.add_argument("--evals", nargs="+", required=True, help="one model's results/eval/{model}/{method}/*.json")

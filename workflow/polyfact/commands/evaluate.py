@@ -23,16 +23,23 @@ def _log_summary(summary: dict) -> None:
 def evaluate_mcq(args: argparse.Namespace) -> None:
     """PolyFact-layout MCQ data (ours or the released dataset): log-prob scoring, all metrics."""
     from polyfact.evaluate.mcq import predict
-    from polyfact.evaluate.released import load_mcq
+    from polyfact.evaluate.released import MODEL_ENCODER, load_mcq, make_encoder
     from polyfact.evaluate.summary import summarise
     from polyfact.io import write_json
     from polyfact.models.load import load_model
 
     set_threads(args.threads)
     source = args.data[0] if len(args.data) == 1 else args.data
-    rows, data_stats = load_mcq(source, args.languages)
-    model, tokenizer = load_model(args.model)
-    model.eval()
+    model = tokenizer = encode = None
+    if args.align == "embedding":
+        if args.align_encoder == MODEL_ENCODER:  # the options are embedded by the model under evaluation
+            model, tokenizer = load_model(args.model)
+            model.eval()
+        encode = make_encoder(args.align_encoder, model, tokenizer, args.align_layer)
+    rows, data_stats = load_mcq(source, args.languages, encode=encode)
+    if model is None:
+        model, tokenizer = load_model(args.model)
+        model.eval()
     predictions = predict(model, tokenizer, rows, args.normalisation, args.batch_size)
     summary = summarise(predictions, args.languages, args.low_resource, args.seen)
     summary.update(normalisation=args.normalisation, rows=len(rows), data=data_stats)
@@ -41,37 +48,50 @@ def evaluate_mcq(args: argparse.Namespace) -> None:
 
 
 def evaluate_klar(args: argparse.Namespace) -> None:
-    """KLAR-format cloze facts: 3-shot generation (lenient match) and candidate scoring."""
+    """KLAR-format cloze facts: 3-shot generation (lenient match) and candidate scoring, with the
+    contamination breakdown and both the decontaminated and the undecontaminated score."""
+    from polyfact.errors import PolyfactError
+    from polyfact.evaluate.klar import contamination_summary, load_klar, split_headline, training_facts
     from polyfact.evaluate.klar import evaluate_klar as run
-    from polyfact.evaluate.klar import load_klar, trained_pairs
     from polyfact.evaluate.summary import accuracy_by_language, summarise
     from polyfact.io import read_jsonl, write_json
     from polyfact.models.load import load_model
 
     set_threads(args.threads)
-    klar = load_klar(args.klar_dir, args.languages)
-    exclude = frozenset(trained_pairs(read_jsonl(args.decontaminate))) if args.decontaminate else frozenset()
+    if args.decontaminate and not args.trained:
+        raise PolyfactError("--decontaminate needs --trained (the training records to compare with)")
+    klar = load_klar(args.klar_dir, args.languages, template_index=args.template_index)
+    languages = list(klar.languages)  # --languages omitted: the directories present
+    seen = languages if args.seen is None else [lang for lang in languages if lang in args.seen]
+    low = [lang for lang in languages if lang in args.low_resource]
+    trained = training_facts(read_jsonl(args.trained), args.contamination_match) if args.trained else None
     model, tokenizer = load_model(args.model)
     model.eval()
-    predictions, stats = run(
+    rows, stats = run(
         model,
         tokenizer,
         klar,
-        args.languages,
+        languages,
         shots=args.shots,
         max_new_tokens=args.max_new_tokens,
         normalisation=args.normalisation,
         batch_size=args.batch_size,
         seed=args.seed,
-        exclude=exclude,
+        demonstrations=args.demonstrations,
+        trailing_space=args.trailing_space,
+        trained=trained,
     )
-    summary = summarise(predictions, args.languages, args.low_resource, args.seen)
+    predictions, excluded = split_headline(rows, args.decontaminate)
+    stats["decontaminated"] = len({r["fact_id"] for r in excluded})
+    summary = summarise(predictions, languages, low, seen)
     summary.update(
         candidate_accuracy=accuracy_by_language(predictions, "candidate_correct"),
+        headline="decontaminated" if args.decontaminate else "undecontaminated",
+        contamination=contamination_summary(rows, languages, seen, trained.match) if trained else None,
         normalisation=args.normalisation,
         shots=args.shots,
         rows=len(predictions),
         data=stats,
     )
-    write_json(args.out, {"summary": summary, "predictions": predictions})
+    write_json(args.out, {"summary": summary, "predictions": predictions, "excluded_predictions": excluded})
     _log_summary(summary)
