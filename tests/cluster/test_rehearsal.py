@@ -112,6 +112,33 @@ def test_acquired_data_and_outputs(rehearsal: tuple[Path, list[str], str]) -> No
     assert (workdir / "results/figures/smollm2/mexa_delta.pdf").is_file()
 
 
+def test_paper_protocol_outputs(rehearsal: tuple[Path, list[str], str]) -> None:
+    """What paper.yaml adds: GRPO's kept step scored on val and the choice named in the main
+    table, KLAR's contamination columns, every released language aligned, and the published
+    numbers beside ours."""
+    workdir, _, _ = rehearsal
+    for method in ("grpo", "cpt+grpo"):
+        assert {p.name for p in (workdir / f"results/selection/smollm2/{method}").iterdir()} == {
+            "final.json",
+            "step-1.json",
+        }
+        stats = json.loads((workdir / f"results/models/smollm2/{method}/train_stats.json").read_text())
+        assert stats["checkpoint"]["selected_by"] == "totcons" and set(stats["checkpoint"]["scores"]) == {
+            "final",
+            "step-1",
+        }
+    table = (workdir / "results/tables/main.md").read_text()
+    assert "(val totcons " in table and "KLAR contam." in table and "KLAR non-shared" in table
+    released = json.loads((workdir / "results/eval/smollm2/base/polyfact-released.json").read_text())
+    per_language = released["summary"]["data"]["alignment"]["per_language"]
+    assert all(counts["aligned"] > 0 for counts in per_language.values()), per_language
+    klar = json.loads((workdir / "results/eval/smollm2/base/klar.json").read_text())["summary"]
+    assert set(klar["accuracy"]) == {"ar", "en", "ja", "ko", "zh"}  # the directories acquired
+    comparison = (workdir / "results/tables/paper_comparison.md").read_text()
+    assert "| smollm2 | grpo | polyfact |" in comparison and "not published" in comparison
+    assert "| qwen2.5-7b | grpo | polyfact |" in comparison and "not run" in comparison
+
+
 def test_a_cancelled_training_job_resumes_and_matches_an_undisturbed_run(
     rehearsal: tuple[Path, list[str], str], tmp_path: Path
 ) -> None:
