@@ -21,10 +21,12 @@ from polyfact.interpret.lape import (
     lape,
     lape_entropy,
 )
-from polyfact.interpret.mexa import mexa, pooled_states, retrieval_accuracy
+from polyfact.interpret.mexa import mexa, retrieval_accuracy
 from polyfact.interpret.report import interpretability_rows
-from polyfact.interpret.text import batches, load_texts, parallel_text
+from polyfact.interpret.text import load_texts, parallel_text
 from polyfact.io import write_json
+from polyfact.models.padding import batches
+from polyfact.models.pooling import mean_pooled_states
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tests.conftest import ARCHITECTURES, tiny_decoder
@@ -160,8 +162,8 @@ def test_mexa_retrieval_is_one_on_identical_inputs(arch: str, tokenizer: AutoTok
     same = {"en": TEXTS["en"], "de": list(TEXTS["en"])}
     result = mexa(model, tokenizer, same, batch_size=2, max_length=32)
     assert result["pairs"]["en-de"] == [1.0, 1.0] and result["en_x_mean"] == [1.0, 1.0]
-    states = pooled_states(model, tokenizer, TEXTS["de"], batch_size=2, max_length=32)
-    alone = pooled_states(model, tokenizer, TEXTS["de"][:1], batch_size=1, max_length=32)
+    states = mean_pooled_states(model, tokenizer, TEXTS["de"], batch_size=2, max_length=32)
+    alone = mean_pooled_states(model, tokenizer, TEXTS["de"][:1], batch_size=1, max_length=32)
     assert states.shape == (2, 3, 32)
     np.testing.assert_allclose(states[:, :1], alone, atol=1e-5)  # padding does not leak into the mean
 

@@ -25,7 +25,7 @@ from polyfact.interpret.lahis import (
     top_heads,
     top_k_count,
 )
-from polyfact.interpret.text import batches
+from polyfact.models.padding import batches
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from tests.conftest import ARCHITECTURES, tiny_decoder

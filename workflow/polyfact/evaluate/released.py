@@ -129,35 +129,17 @@ def hidden_state_encoder(
     The evaluated model is already loaded, so this needs no download. `layer` indexes
     `hidden_states` (0 = the embeddings, k = the output of decoder layer k, negative from the
     end); None = the middle layer (num_layers // 2), where decoder LMs align languages best
-    (the MEXA analysis, §9). Special tokens (a BOS) are left out of the mean: their state is the
-    same for every text and would pull all embeddings together.
+    (the MEXA analysis, §9). The pooling is MEXA's (`polyfact.models.pooling`), one layer only.
     """
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        import torch
+        from polyfact.models.pooling import mean_pooled_states
 
-        from polyfact.models.padding import pad_batch, pad_id
-
-        device = next(model.parameters()).device
-        special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-        pad = pad_id(tokenizer)
-        out: list[np.ndarray] = []
-        with torch.no_grad():
-            for start in range(0, len(texts), batch_size):
-                batch = texts[start : start + batch_size]
-                ids, mask = pad_batch(
-                    [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in batch], pad
-                )
-                keep = mask.bool() & ~torch.isin(ids, special)
-                keep = torch.where(keep.any(dim=1, keepdim=True), keep, mask.bool())  # specials only
-                states = model(
-                    input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True
-                ).hidden_states
-                index = _layer_index(layer, len(states))
-                weights = keep.to(device).unsqueeze(-1).float()
-                pooled = (states[index].float() * weights).sum(dim=1) / weights.sum(dim=1)
-                out.append(pooled.cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 0))
+        n_states = model.config.num_hidden_layers + 1  # the embeddings and one per layer
+        index = _layer_index(layer, n_states) % n_states  # a negative layer counts from the end
+        if not texts:
+            return np.zeros((0, 0))
+        return mean_pooled_states(model, tokenizer, list(texts), batch_size, max_length, slice(index, index + 1))[0]
 
     return encode
 

@@ -34,7 +34,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.errors import PolyfactError
 from polyfact.interpret.arch import decoder_layout
-from polyfact.interpret.text import ParallelText, batches
+from polyfact.interpret.text import ParallelText
+from polyfact.models.padding import batches
 
 Head = tuple[int, int]  # (layer, head)
 MASK_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # the mask's own precision

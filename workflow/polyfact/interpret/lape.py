@@ -19,7 +19,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.interpret.arch import DecoderLayout, decoder_layout
-from polyfact.interpret.text import ParallelText, batches
+from polyfact.interpret.text import ParallelText
+from polyfact.models.padding import batches
 
 
 class FiringCounter:

@@ -9,35 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.interpret.arch import decoder_layout
-from polyfact.interpret.text import ParallelText, batches
-
-
-@torch.no_grad()
-def pooled_states(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    sentences: Sequence[str],
-    batch_size: int = 16,
-    max_length: int = 128,
-) -> np.ndarray:
-    """layers × sentences × hidden: each decoder layer's output averaged over the sentence's
-    tokens. Special tokens (the BOS) are left out: their state is the same for every sentence."""
-    device = next(model.parameters()).device
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-    pooled = []
-    for ids, mask in batches(tokenizer, sentences, batch_size, max_length):
-        keep = mask.bool() & ~torch.isin(ids, special)
-        keep = torch.where(keep.any(dim=1, keepdim=True), keep, mask.bool())  # a sentence of specials only
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-        weights = keep.to(device).unsqueeze(-1).float()
-        layers = torch.stack(out.hidden_states[1:]).float()  # skip the embeddings
-        pooled.append(((layers * weights).sum(dim=2) / weights.sum(dim=1)).cpu())
-    return torch.cat(pooled, dim=1).numpy()
+from polyfact.interpret.text import ParallelText
+from polyfact.models.pooling import mean_pooled_states
 
 
 def retrieval_accuracy(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,7 +52,7 @@ def mexa(
     """The alignment analysis of one model, JSON-ready; `middle_layer` is num_layers // 2."""
     num_layers = decoder_layout(model).num_layers
     states = {
-        lang: pooled_states(model, tokenizer, s, batch_size, max_length)
+        lang: mean_pooled_states(model, tokenizer, s, batch_size, max_length)
         for lang, s in tqdm(texts.items(), desc="MEXA", disable=None)
     }
     pairs = retrieval_by_layer(states)

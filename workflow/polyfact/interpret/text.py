@@ -6,17 +6,12 @@ Paper scale: a local parallel corpus (FLORES+, TED2025) read like the CPT corpus
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from tqdm import tqdm
-from transformers import PreTrainedTokenizerBase
-
 from polyfact.errors import PolyfactError
 from polyfact.io import read_jsonl
-from polyfact.models.padding import pad_batch, pad_id
 
 ParallelText = dict[str, list[str]]  # language -> sentences; index k is the same sentence
 
@@ -57,22 +52,3 @@ def load_texts(corpus: Mapping[str, Any], languages: Sequence[str], max_sentence
             lang_codes=corpus["lang_codes"],
         )
     return parallel_text(rows, languages, max_sentences)
-
-
-def batches(
-    tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
-    batch_size: int,
-    max_length: int,
-    desc: str | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(input_ids, attention_mask) right-padded batches, in order, with the tokenizer's own
-    special tokens (a BOS where the model has one) as in training. Tokenised one batch at a
-    time, so memory does not grow with the text; `desc` shows a progress bar."""
-    pad = pad_id(tokenizer)
-    starts = range(0, len(texts), batch_size)
-    for start in tqdm(starts, desc=desc, unit="batch", disable=None) if desc else starts:
-        encoded = [
-            tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts[start : start + batch_size]
-        ]
-        yield pad_batch(encoded, pad)

@@ -3,9 +3,10 @@ SFT batches are built from, so left and right padding mean the same thing everyw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
+from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 
@@ -28,3 +29,22 @@ def pad_batch(
         ids[row, span] = torch.tensor(seq, dtype=torch.long)
         mask[row, span] = 1
     return ids, mask
+
+
+def batches(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    desc: str | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(input_ids, attention_mask) right-padded batches, in order, with the tokenizer's own
+    special tokens (a BOS where the model has one) as in training. Tokenised one batch at a
+    time, so memory does not grow with the text; `desc` shows a progress bar."""
+    pad = pad_id(tokenizer)
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=None) if desc else starts:
+        encoded = [
+            tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts[start : start + batch_size]
+        ]
+        yield pad_batch(encoded, pad)
