@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from polyfact.errors import PolyfactError
-from polyfact.evaluate.metrics import BOOTSTRAP_CHUNK, fact_table
+from polyfact.evaluate.metrics import bootstrap_means, fact_table
 from polyfact.evaluate.summary import Groups, per_fact_metrics
 from polyfact.io import read_json, write_text
 from polyfact.markdown import table
@@ -245,18 +245,12 @@ def metric_vectors(path: str | Path) -> dict[str, np.ndarray]:
 
 def mean_ci(values: np.ndarray, resamples: int, seed: int) -> dict[str, float | int] | None:
     """Mean over facts and its 95% percentile bootstrap CI (facts with the value undefined
-    left out); None when no fact defines it. Drawn in chunks as the significance test does."""
+    left out); None when no fact defines it. The same resampling as the significance test."""
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     if v.size == 0:
         return None
-    rng = np.random.default_rng(seed)
-    means = np.concatenate(
-        [
-            v[rng.integers(0, v.size, size=(min(BOOTSTRAP_CHUNK, resamples - start), v.size))].mean(axis=1)
-            for start in range(0, resamples, BOOTSTRAP_CHUNK)
-        ]
-    )
+    means = bootstrap_means(v, resamples, seed)
     return {
         "ours": float(v.mean()),
         "ci_low": float(np.percentile(means, 2.5)),

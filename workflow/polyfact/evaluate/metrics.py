@@ -139,6 +139,20 @@ def nanmean(values: np.ndarray) -> float | None:
     return float(defined.mean()) if defined.size else None
 
 
+def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of `resamples` seeded resamples (with replacement) of `values`, drawn in chunks of
+    BOOTSTRAP_CHUNK: bounded memory, and the same draws whatever the total."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [
+            values[rng.integers(0, values.size, size=(min(BOOTSTRAP_CHUNK, resamples - start), values.size))].mean(
+                axis=1
+            )
+            for start in range(0, resamples, BOOTSTRAP_CHUNK)
+        ]
+    )
+
+
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, seed: int = 0) -> dict[str, float | int]:
     """Paired bootstrap over facts of mean(b) − mean(a) for per-fact values (all languages
     of a fact move together because each value already summarises the fact's languages).
@@ -153,13 +167,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, seed
     diff = (b - a)[~(np.isnan(a) | np.isnan(b))]
     if diff.size == 0:
         raise ValueError("paired bootstrap: no fact has the metric defined in both systems")
-    rng = np.random.default_rng(seed)
-    means = np.concatenate(
-        [
-            diff[rng.integers(0, diff.size, size=(min(BOOTSTRAP_CHUNK, resamples - start), diff.size))].mean(axis=1)
-            for start in range(0, resamples, BOOTSTRAP_CHUNK)
-        ]
-    )
+    means = bootstrap_means(diff, resamples, seed)
     p = 2 * min((means <= 0).mean(), (means >= 0).mean())
     return {
         "difference": float(diff.mean()),
