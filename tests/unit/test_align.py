@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 from polyfact.errors import PolyfactError
-from polyfact.evaluate.align import align_fact, assign_option_ids, best_assignment, choose_pivot, cosine_matrix
+from polyfact.evaluate.align import align_fact, assign_option_ids, best_assignment, choose_pivot
+from polyfact.models.pooling import cosine_matrix
 from polyfact.records import OPTION_KEYS
 
 # --- alignment of one fact ---------------------------------------------------------------------

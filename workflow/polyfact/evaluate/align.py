@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from polyfact.errors import PolyfactError
+from polyfact.models.pooling import cosine_matrix
 from polyfact.records import OPTION_KEYS
 from polyfact.text import clean_text, nfc
 
@@ -82,13 +83,6 @@ def best_assignment(similarity: np.ndarray) -> list[int]:
         if total > best_total:
             best, best_total = list(perm), total
     return best
-
-
-def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every row of `a` with every row of `b` (zero rows give 0)."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a @ b.T
 
 
 def align_fact(

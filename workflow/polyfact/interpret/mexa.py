@@ -14,15 +14,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from polyfact.interpret.arch import decoder_layout
 from polyfact.interpret.text import ParallelText
-from polyfact.models.pooling import mean_pooled_states
+from polyfact.models.pooling import cosine_matrix, mean_pooled_states
 
 
 def retrieval_accuracy(a: np.ndarray, b: np.ndarray) -> float:
     """Sentences × hidden in two languages (row k parallel): the share whose most cosine-similar
     row on the other side is its translation, averaged over both directions."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    sim = a @ b.T
+    sim = cosine_matrix(a, b)
     gold = np.arange(len(a))
     return float(((sim.argmax(axis=1) == gold).mean() + (sim.argmax(axis=0) == gold).mean()) / 2)
 

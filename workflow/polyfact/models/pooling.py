@@ -1,5 +1,5 @@
-"""Mean-pooled hidden states of texts: MEXA's sentence representations (§9) and the option
-encoder of the released-PolyFact alignment (§8) are the same computation."""
+"""Mean-pooled hidden states of texts and their cosine similarity: MEXA's sentence retrieval
+(§9) and the released-PolyFact option alignment (§8) are the same computation."""
 
 from __future__ import annotations
 
@@ -36,3 +36,10 @@ def mean_pooled_states(
         states = torch.stack(out.hidden_states[layers]).float()
         pooled.append(((states * weights).sum(dim=2) / weights.sum(dim=1)).cpu())
     return torch.cat(pooled, dim=1).numpy()
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of `a` with every row of `b` (zero rows give 0)."""
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return a @ b.T
