@@ -40,7 +40,6 @@ from polyfact.evaluate.klar import (
     select_facts,
     space_before_mask,
     split_headline,
-    trained_pairs,
     training_facts,
 )
 from polyfact.evaluate.scoring import normalise, score_continuations
@@ -182,7 +181,7 @@ def test_contamination_keys() -> None:
     with pytest.raises(PolyfactError, match="training record 1: no 'property_id'"):
         training_facts([{"subject": "a", "object": "b"}], "triple")
     rows = [{"subject": " France ", "object": "PARIS"}, {"subject": "Ägypten", "object": "Kairo"}, {"subject": "x"}]
-    assert trained_pairs(rows) == {("france", "paris"), ("ägypten", "kairo")}
+    assert training_facts(rows).keys == {("france", "paris"), ("ägypten", "kairo")}
 
 
 def test_split_headline_and_contamination_summary() -> None:

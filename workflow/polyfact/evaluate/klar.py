@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from polyfact.acquire.sources import KLAR_RELATIONS
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.scoring import NORMALISATIONS, normalise, score_continuations
+from polyfact.evaluate.summary import accuracy_by_language
 from polyfact.models.padding import pad_batch, pad_id
 from polyfact.text import clean_text, nfc
 
@@ -454,11 +455,6 @@ def training_facts(rows: Iterable[Mapping[str, Any]], match: str = "pair") -> Tr
     return TrainingFacts(match, frozenset(keys), frozenset(relations))
 
 
-def trained_pairs(rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
-    """(subject, object) English label pairs of training records (the `pair` keys)."""
-    return {pair_key(r["subject"], r["object"]) for r in rows if r.get("subject") and r.get("object")}
-
-
 def english_labels(fact: KlarFact) -> tuple[str, str] | None:
     """The fact's English (subject, object): from English if evaluated, else from the first
     language whose sample has them (filled from en/ at load time where it exists)."""
@@ -495,8 +491,9 @@ def _accuracy(rows: Sequence[Mapping[str, Any]]) -> float | None:
 
 
 def _language_mean(rows: Sequence[Mapping[str, Any]], languages: Sequence[str]) -> float | None:
-    values = [_accuracy([r for r in rows if r["language"] == lang]) for lang in languages]
-    values = [v for v in values if v is not None]
+    """Mean over `languages` (those with rows) of the per-language accuracy."""
+    by_language = accuracy_by_language(rows)
+    values = [by_language[lang] for lang in languages if lang in by_language]
     return sum(values) / len(values) if values else None
 
 
