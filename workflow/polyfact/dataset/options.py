@@ -16,7 +16,7 @@ import bisect
 import itertools
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from polyfact.dataset.items import Item
@@ -76,26 +76,38 @@ def acceptable(
     return True
 
 
-def choose_distractors(item: Item, pool: Pool, languages: Sequence[str], seed: int) -> list[str] | None:
-    """Three distractor object ids, or None when the pool cannot supply distinct ones."""
-    rng = random.Random(f"{seed}|distractors|{item.fact_id}")
+def first_acceptable(item: Item, pool: Pool, languages: Sequence[str], candidates: Iterable[str]) -> list[str] | None:
+    """The first three `candidates` (in order) acceptable beside the gold and each other, or None
+    when the candidates run out first. Both distractor modes differ only in the candidates."""
     chosen_ids: list[str] = []
     chosen_labels = [item.object]  # type: ignore[list-item]
-    rejected = {item.object_id, item.subject_id}
-    for _ in range(MAX_DRAWS):
-        candidate = pool.draw(rng)
-        if candidate in rejected:
-            continue
-        rejected.add(candidate)
+    for candidate in candidates:
         labels = pool.labels[candidate]
         if acceptable(labels, chosen_labels, item, languages):  # type: ignore[arg-type]
             chosen_ids.append(candidate)
             chosen_labels.append(labels)
             if len(chosen_ids) == NUM_OPTIONS - 1:
                 return chosen_ids
-        if len(rejected) >= len(pool.object_ids):
-            break
     return None
+
+
+def weighted_draws(item: Item, pool: Pool, rng: random.Random) -> Iterator[str]:
+    """Up to MAX_DRAWS frequency-weighted draws, each object once, never the gold or subject."""
+    rejected = {item.object_id, item.subject_id}
+    for _ in range(MAX_DRAWS):
+        candidate = pool.draw(rng)
+        if candidate in rejected:
+            continue
+        rejected.add(candidate)
+        yield candidate
+        if len(rejected) >= len(pool.object_ids):
+            return
+
+
+def choose_distractors(item: Item, pool: Pool, languages: Sequence[str], seed: int) -> list[str] | None:
+    """Three distractor object ids, or None when the pool cannot supply distinct ones."""
+    rng = random.Random(f"{seed}|distractors|{item.fact_id}")
+    return first_acceptable(item, pool, languages, weighted_draws(item, pool, rng))
 
 
 def reference_language(languages: Sequence[str]) -> str:
@@ -137,19 +149,10 @@ def choose_uniform_same_type(
     """
     rng = random.Random(f"{seed}|distractors|{item.fact_id}")
     for tier, candidates in tiers if tiers is not None else candidate_tiers(item.object_id, pool, languages):
-        chosen_ids: list[str] = []
-        chosen_labels = [item.object]  # type: ignore[list-item]
-        for tried, candidate in enumerate(uniform_order(candidates, rng)):
-            if tried >= MAX_DRAWS:
-                break
-            if candidate == item.subject_id:
-                continue
-            labels = pool.labels[candidate]
-            if acceptable(labels, chosen_labels, item, languages):  # type: ignore[arg-type]
-                chosen_ids.append(candidate)
-                chosen_labels.append(labels)
-                if len(chosen_ids) == NUM_OPTIONS - 1:
-                    return chosen_ids, tier
+        tried = itertools.islice(uniform_order(candidates, rng), MAX_DRAWS)
+        chosen = first_acceptable(item, pool, languages, (c for c in tried if c != item.subject_id))
+        if chosen is not None:
+            return chosen, tier
     return None, None
 
 
