@@ -59,6 +59,12 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"facts.min_label_langs: {facts['min_label_langs']} exceeds the {len(langs['eval'])} eval languages"
         )
 
+    dataset = config["dataset"]
+    if dataset["questions"] == "llm" and not dataset["llm"]["model"]:
+        raise ConfigError("dataset.llm.model: required when dataset.questions is 'llm'")
+    if dataset["audit"]["enabled"] and not (dataset["audit"]["model"] or dataset["llm"]["model"]):
+        raise ConfigError("dataset.audit.model: the audit needs a judge (dataset.audit.model or dataset.llm.model)")
+
     interpret = config["interpret"]
     if interpret["corpus"]["source"] != "dataset" and not interpret["corpus"]["path"]:
         raise ConfigError(

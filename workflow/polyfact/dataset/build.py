@@ -23,8 +23,10 @@ from polyfact.dataset.options import (
     choose_uniform_same_type,
     shuffle_options,
 )
+from polyfact.dataset.questions import summarise
 from polyfact.dataset.splits import SPLITS, assign_splits
 from polyfact.dataset.templates import Templates, render_question
+from polyfact.dataset.translate import translated_fact_counts
 from polyfact.errors import PolyfactError
 from polyfact.io import write_json, write_jsonl
 from polyfact.records import OPTION_KEYS
@@ -58,33 +60,49 @@ class Removals:
         return self.apply(name, items, {i.fact_id for i in items if pred(i, languages)})
 
 
+def labelled_items(
+    facts: pd.DataFrame, languages: Sequence[str], relations: Sequence[str], removals: Removals
+) -> tuple[list[Item], dict[str, int]]:
+    """The facts of `relations` with a usable label in every language: the items questions
+    are written for (by templates or by the LLM stage), and the missing labels per language."""
+    items = items_from_facts(facts[facts["property_id"].isin(relations)], languages)
+    missing_per_language = filters.missing_label_counts(items, languages)
+    items = removals.predicate("missing_labels", items, filters.missing_labels, languages)
+    items = removals.predicate("foreign_script", items, filters.foreign_script, languages)
+    return items, missing_per_language
+
+
 def build_dataset(
     facts: pd.DataFrame,
-    templates: Templates,
+    templates: Templates | None,
     languages: Sequence[str],
     relations: Sequence[str],
     fractions: Mapping[str, float],
     max_answer_share: float | None,
     seed: int,
     distractors: str = "frequency",
+    generated: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BuildResult:
-    """Build the dataset; `max_answer_share` None = no cap, `distractors` one of DISTRACTOR_MODES."""
+    """Build the dataset; `max_answer_share` None = no cap, `distractors` one of DISTRACTOR_MODES.
+
+    Questions come from `templates`, or from the LLM stage's rows by fact id (`generated`,
+    see questions.write_questions): a fact the stage dropped is removed here, counted."""
     if distractors not in DISTRACTOR_MODES:
         raise PolyfactError(f"dataset.distractors: {distractors!r} is not one of {list(DISTRACTOR_MODES)}")
+    if (templates is None) == (generated is None):
+        raise PolyfactError("build_dataset: give question templates or generated questions, not both")
     languages = list(languages)
-    facts = facts[facts["property_id"].isin(relations)]
-    items = items_from_facts(facts, languages)
     removals = Removals()
-    n_input = len(items)
-
-    missing_per_language = filters.missing_label_counts(items, languages)
-    items = removals.predicate("missing_labels", items, filters.missing_labels, languages)
-    items = removals.predicate("foreign_script", items, filters.foreign_script, languages)
-    for item in tqdm(items, desc="questions", unit="fact", disable=None):
-        item.question = {
-            lang: render_question(templates, lang, item.property_id, item.subject[lang], item.fact_id, seed)  # type: ignore[arg-type]
-            for lang in languages
-        }
+    n_input = int(facts["property_id"].isin(relations).sum())
+    items, missing_per_language = labelled_items(facts, languages, relations, removals)
+    if generated is not None:
+        items = removals.apply("question_generation", items, llm_questions(items, generated))
+    else:
+        for item in tqdm(items, desc="questions", unit="fact", disable=None):
+            item.question = {
+                lang: render_question(templates, lang, item.property_id, item.subject[lang], item.fact_id, seed)  # type: ignore[arg-type]
+                for lang in languages
+            }
     items = removals.predicate("subject_not_mentioned", items, filters.subject_not_mentioned, languages)
     items = removals.predicate("answer_leakage", items, filters.answer_leakage, languages)
     ambiguous_ids, duplicate_ids = filters.ambiguous(items, languages)
@@ -136,15 +154,39 @@ def build_dataset(
         "distractors": distractors,
         "removed": [{"filter": k, "facts": v} for k, v in removals.counts.items()],
         # facts lacking a subject or object label per eval language (one fact may count in
-        # several); all of them are removed as missing_labels until labels are translated
+        # several); all of them are removed as missing_labels (after label translation, if any)
         "missing_labels_per_language": missing_per_language,
+        # kept facts whose subject or object label in a language is a machine translation
+        "translated_labels_per_language": translated_fact_counts(facts, {i.fact_id for i in items}, languages),
+        "questions": "templates" if generated is None else "llm",
         "per_relation": {pid: {s: per_relation[(pid, s)] for s in SPLITS} for pid in relations},
         "per_split": {s: len(parallel[s]) for s in SPLITS},
     }
+    if generated is not None:
+        stats["question_generation"] = summarise(list(generated.values()), languages)
     if distractors == "uniform_same_type":
         # facts kept, by the candidate tier their distractors came from (all but same_type are fallbacks)
         stats["distractor_tiers"] = {t: tier_used[t] for t in TIERS}
     return BuildResult(records, parallel, stats)
+
+
+def llm_questions(items: Sequence[Item], generated: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Give each item its generated questions; returns the facts the LLM stage dropped. A fact
+    the stage never saw means its shards were written from another facts table: fail."""
+    unseen = [i.fact_id for i in items if i.fact_id not in generated]
+    if unseen:
+        raise PolyfactError(
+            f"no generated questions for {len(unseen)} facts (e.g. {unseen[0]!r}): the question shards"
+            " were written from another facts table; rerun generate_questions"
+        )
+    dropped = set()
+    for item in items:
+        row = generated[item.fact_id]
+        if row["dropped"]:
+            dropped.add(item.fact_id)
+        else:
+            item.question = dict(row["questions"])
+    return dropped
 
 
 def make_record(item: Item, lang: str, labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:

@@ -42,6 +42,20 @@ def answer_leakage(item: Item, languages: Sequence[str]) -> bool:
     return any(mentions(item.question[lang], item.object[lang], lang) for lang in languages)
 
 
+def question_problems(question: str, subject: str, answer: str, lang: str) -> list[str]:
+    """Why one generated question fails the filters above (none: it passes): the same subject
+    and leakage tests, and letters of a foreign script outside the subject's name (a question
+    written in the wrong language)."""
+    problems = []
+    if not mentions(question, subject, lang):
+        problems.append("subject_not_mentioned")
+    if mentions(question, answer, lang):
+        problems.append("answer_leakage")
+    if foreign_letters(question.replace(subject, " "), lang):
+        problems.append("foreign_script")
+    return problems
+
+
 ItemPredicate = Callable[[Item, Sequence[str]], bool]
 
 

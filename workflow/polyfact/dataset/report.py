@@ -14,7 +14,10 @@ from polyfact.relations import relation_name
 
 
 def data_report(
-    data_dir: str | Path, languages: Sequence[str], facts_stats: Mapping[str, Any] | None
+    data_dir: str | Path,
+    languages: Sequence[str],
+    facts_stats: Mapping[str, Any] | None,
+    translation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     data = Path(data_dir)
     stats = read_json(data / "stats.json")
@@ -23,6 +26,7 @@ def data_report(
     return {
         "dataset": stats,
         "extraction": dict(facts_stats or {}),
+        "translation": dict(translation or {}),
         "per_language": per_language,
         "baselines": baselines(rows["train"], rows["test"]),
     }
@@ -56,6 +60,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out += ["", "## Quality filters (applied in this order; facts removed in all languages)", ""]
     out += table(["filter", "facts removed"], [[r["filter"], r["facts"]] for r in ds["removed"]], missing="None")
     out += missing_labels_section(ds)
+    out += translation_section(report.get("translation") or {}, ds)
+    out += questions_section(ds)
     out += distractors_section(ds)
     out += ["", "## Model-free baselines (test split; accuracy)", ""]
     b = report["baselines"]
@@ -86,6 +92,73 @@ def missing_labels_section(ds: Mapping[str, Any]) -> list[str]:
         "",
     ]
     out += table(["language", "facts lacking a label"], [[lang, n] for lang, n in per_lang.items()], missing="None")
+    return out
+
+
+def translation_section(translation: Mapping[str, Any], ds: Mapping[str, Any]) -> list[str]:
+    """Labels the LLM translated (or failed to) per language, and the kept facts using one."""
+    if not translation:
+        return []
+    kept = ds.get("translated_labels_per_language") or {}
+    out = [
+        "",
+        f"## Label translation ({translation['model']}; up to {translation['tries']} tries per label)",
+        "",
+        f"{translation['labels_needed']} (entity, language) labels were missing among {translation['entities']} entities;",
+        "a label failing every try stays missing. The facts table marks each label's provenance",
+        "(`{role}_label_source_{lang}`: extracted | translated).",
+        "",
+    ]
+    body = [
+        [lang, c["needed"], c["translated"], c["regenerated"], c["failed"], kept.get(lang)]
+        for lang, c in translation["per_language"].items()
+    ]
+    out += table(
+        ["language", "labels needed", "translated", "needed another try", "failed", "kept facts using one"],
+        body,
+        missing="None",
+    )
+    if translation.get("failure_reasons"):
+        out += [
+            "",
+            "Why the last try failed: " + ", ".join(f"{k} {v}" for k, v in translation["failure_reasons"].items()),
+        ]
+    return out
+
+
+def questions_section(ds: Mapping[str, Any]) -> list[str]:
+    """LLM-written questions: written, regenerated and failed per language, facts dropped."""
+    gen = ds.get("question_generation")
+    if not gen:
+        return ["", "Questions: templates (config/templates)."]
+    shards = gen.get("shards") or []
+    model = shards[0]["model"] if shards else "?"
+    cached = sum(s.get("cached", 0) for s in shards)
+    generated = sum(s.get("generated", 0) for s in shards)
+    out = [
+        "",
+        f"## Questions written by an LLM ({model})",
+        "",
+        f"{gen['facts']} facts went to the writer; {gen['dropped']} were dropped in every language because",
+        "a question failed validation on every try. Generations: "
+        f"{generated} run now, {cached} reused from the answer cache, over {len(shards)} shards.",
+        "",
+    ]
+    out += table(
+        ["language", "generations", "generated (valid)", "regenerated", "dropped (failed every try)"],
+        [
+            [lang, c["generations"], c["generated"], c["regenerated"], c["dropped"]]
+            for lang, c in gen["per_language"].items()
+        ],
+        missing="None",
+    )
+    out += [
+        "",
+        "regenerated: the question needed more than one try; dropped: it failed every try, and its",
+        "fact was dropped in every language (a fact can fail in several languages).",
+    ]
+    if gen.get("failure_reasons"):
+        out += ["", "Why the last try failed: " + ", ".join(f"{k} {v}" for k, v in gen["failure_reasons"].items())]
     return out
 
 
