@@ -48,6 +48,22 @@ MCQ_BENCHMARKS = ["polyfact"] + (
     ["polyfact-released"] if EVALUATION["released"]["path"] else []
 )
 BENCHMARKS = MCQ_BENCHMARKS + (["klar"] if EVALUATION["klar"]["dir"] else [])
+# The dataset's LLM stage (dataset.questions: llm): question shards, label translation when
+# extraction kept facts labelled in fewer languages than the dataset has, and the audit.
+LLM = config["dataset"]["llm"]
+LLM_QUESTIONS = config["dataset"]["questions"] == "llm"
+AUDIT = config["dataset"]["audit"]
+TRANSLATE_LABELS = (
+    LLM_QUESTIONS
+    and LLM["translate_labels"]
+    and config["facts"]["min_label_langs"] < len(LANGS)
+)
+DATASET_FACTS = (
+    "results/data/facts.translated.parquet"
+    if TRANSLATE_LABELS
+    else "results/data/facts.parquet"
+)
+QUESTION_SHARDS = [f"{k}-of-{LLM['shards']}" for k in range(LLM["shards"])]
 
 
 wildcard_constraints:
@@ -60,6 +76,8 @@ wildcard_constraints:
     dump=r"[\w.-]+\.json\.(?:gz|bz2)",
     flores_split="dev|devtest",
     mcq_set="|".join(re.escape(m) for m in MCQ_SETS) or "(?!)",
+    shard=r"\d+-of-\d+",
+    llm_role="writer|judge",
 
 
 def scaled(amount):
@@ -220,7 +238,7 @@ def training_inputs(wildcards):
     corpus = config["cpt"]["corpus"]
     if method == "cpt":
         toy = corpus["source"] == "toy"
-        inputs["corpus"] = "results/data/facts.parquet" if toy else corpus["path"]
+        inputs["corpus"] = DATASET_FACTS if toy else corpus["path"]
     if method == "grpo":
         inputs["templates"] = template_files(TRAIN_LANGS)
     return inputs
@@ -242,7 +260,7 @@ def base_model_inputs(wildcards):
     source = config["models"][wildcards.model]
     if source["source"] == "scratch":
         return {
-            "facts": "results/data/facts.parquet",
+            "facts": DATASET_FACTS,
             "stats": DATASET_STATS,
             "train_en": "results/data/polyfact/train/en.jsonl",
             "templates": template_files(LANGS),
@@ -338,6 +356,87 @@ def template_files(languages):
     return expand(
         "{dir}/{lang}.yaml", dir=config["dataset"]["templates_dir"], lang=languages
     )
+
+
+def llm_config(model):
+    """An LLM-stage job depends on the stage's settings with `model` as its model (not the
+    jobs' resources), the languages and the seed."""
+    settings = {k: v for k, v in LLM.items() if k not in RESOURCE_KEYS}
+    return {
+        "llm": settings | {"model": model},
+        "languages": LANGS,
+        "seed": config["seed"],
+    }
+
+
+def dataset_build_config():
+    """The build depends on the dataset section without the LLM stage's settings (the
+    question shards are its inputs): a changed audit or shard count rebuilds nothing."""
+    dataset = {k: v for k, v in config["dataset"].items() if k not in ("llm", "audit")}
+    return {
+        "dataset": dataset,
+        "languages": config["languages"],
+        "seed": config["seed"],
+    }
+
+
+def llm_model(role):
+    """The writer is dataset.llm.model; the judge is dataset.audit.model, else the writer."""
+    if role == "judge" and AUDIT["model"]:
+        return AUDIT["model"]
+    return LLM["model"]
+
+
+def llm_model_dir(role):
+    """The prepared directory of a role's model (a judge that is the writer shares its)."""
+    if role == "judge" and not AUDIT["model"]:
+        role = "writer"
+    return f"results/llm/{role}"
+
+
+def llm_model_inputs(wildcards):
+    model = llm_model(wildcards.llm_role)
+    return {"gguf": model["path"]} if model["source"] == "gguf" else {}
+
+
+def llm_model_args(wildcards):
+    model = llm_model(wildcards.llm_role)
+    dtype = model.get("dtype", "float32")
+    return f"--source {model['source']} --dtype {dtype} --path {model['path']}"
+
+
+def question_inputs(wildcards):
+    """build_dataset's questions: the LLM stage's shards, else the templates."""
+    if LLM_QUESTIONS:
+        return {
+            "questions": expand(
+                "results/data/questions/{shard}.jsonl", shard=QUESTION_SHARDS
+            )
+        }
+    return {}
+
+
+def question_args(wildcards, input):
+    if LLM_QUESTIONS:
+        return f"--questions {' '.join(input.questions)}"
+    return f"--templates {Path(input.templates[0]).parent}"
+
+
+def shard_args(wildcards):
+    index, count = wildcards.shard.split("-of-")
+    return f"--shard {index} --shards {count}"
+
+
+def data_report_inputs(wildcards):
+    if TRANSLATE_LABELS:
+        return {"translation": "results/data/facts.translated.stats.json"}
+    return {}
+
+
+def audit_targets():
+    if not AUDIT["enabled"]:
+        return []
+    return ["results/data/audit.md", "results/data/audit.json"]
 
 
 def split_fractions():
@@ -489,6 +588,7 @@ def get_final_outputs():
         *expand("data/acquired/{mcq_set}.json", mcq_set=MCQ_SETS),
         "results/data/facts.parquet",
         "results/data/report.md",
+        *audit_targets(),
         "results/data/hf",
         "results/models/report.md",
         "results/tables/main.md",
