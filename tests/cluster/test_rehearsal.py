@@ -83,7 +83,7 @@ def test_every_rule_of_the_paper_dag_ran(rehearsal: tuple[Path, list[str], str])
 def test_jobs_went_through_sbatch_except_the_local_rules(rehearsal: tuple[Path, list[str], str]) -> None:
     workdir, _, _ = rehearsal
     local = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
-    local |= {"prepare_base_model", "export_hf_dataset", "data_report", "results_table", "significance"}
+    local |= {"prepare_base_model", "prepare_llm", "export_hf_dataset", "data_report", "results_table", "significance"}
     local |= {"evaluation_figures", "models_report", "interpretability_table", "interpretability_figures"}
     local |= {"select_checkpoint", "paper_comparison"}
     for record in records(workdir):
@@ -173,3 +173,28 @@ def test_a_cancelled_training_job_resumes_and_matches_an_undisturbed_run(
         assert (resumed[name] == tensor).all(), name
     evaluation = "results/eval/smollm2/sft/polyfact.json"  # summary and every prediction
     assert json.loads((workdir / evaluation).read_text()) == json.loads((tmp_path / evaluation).read_text())
+
+
+def test_llm_stage_outputs(rehearsal: tuple[Path, list[str], str]) -> None:
+    """The LLM stage on the wheel model: the partly labelled cities' labels translated (and
+    marked so), questions written in two shards and counted per language, and the audit."""
+    import pandas as pd
+
+    workdir, _, _ = rehearsal
+    facts = pd.read_parquet(workdir / "results/data/facts.translated.parquet")
+    sources = pd.Series(facts.filter(like="_label_source_").to_numpy().ravel()).value_counts().to_dict()
+    assert sources.get("translated", 0) > 0 and sources.get("extracted", 0) > 0, sources
+    assert set(facts.loc[facts["subject_id"] == "Q648", "subject_label_source_en"]) == {"extracted"}
+    report = json.loads((workdir / "results/data/report.json").read_text())
+    translation = report["translation"]["per_language"]
+    assert sum(c["needed"] for c in translation.values()) == 4 * 6  # four cities x six languages
+    generation = report["dataset"]["question_generation"]
+    assert len(generation["shards"]) == 2 and set(generation["per_language"]) == set(CONFIG["languages"]["eval"])
+    assert all(c["generated"] + c["dropped"] == generation["facts"] for c in generation["per_language"].values())
+    kept = report["dataset"]["facts_out"]
+    assert kept > 0 and kept <= generation["facts"] - generation["dropped"]
+    md = (workdir / "results/data/report.md").read_text()
+    assert "## Questions written by an LLM" in md and "## Label translation" in md
+    audit = json.loads((workdir / "results/data/audit.json").read_text())
+    assert audit["cells"] and all(c["n"] >= 1 for c in audit["cells"])
+    assert "| relation | language | n |" in (workdir / "results/data/audit.md").read_text()
