@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8,16")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--prompt", default="paraphrase", choices=["paper", "paraphrase"])
+    parser.add_argument("--prompt", default="paraphrase", choices=["paper", "paraphrase", "template"])
     # the GPU estimate's assumptions (Qwen3.5-35B-A3B on one H200)
     parser.add_argument("--gpu-facts", type=int, default=100_000)
     parser.add_argument("--gpu-langs", type=int, default=12)

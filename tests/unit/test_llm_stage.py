@@ -169,6 +169,18 @@ def test_paraphrase_prompt_offers_the_template_question() -> None:
     )
 
 
+def test_template_style_starts_the_answer_with_the_template_question(tmp_path: Path) -> None:
+    from polyfact.dataset.templates import load_templates
+
+    prompt = QuestionPrompt(PROMPTS, "template", load_templates(REPO / "config/templates", LANGS), 1)
+    request = prompt.request(item(), "en", 0)
+    assert request.prefix == PREFIX + "In which country is Lille located?"
+    assert prompt.version("P17") != QuestionPrompt(PROMPTS, "paraphrase", None, 1).version("P17")
+    gen = Scripted(lambda user, seed, sampling: '"}')  # the model closes the string
+    rows, _ = write_questions([item()], LANGS, gen, "m", prompt, GREEDY, RETRY, 2, AnswerStore(tmp_path, "q"), 10)
+    assert rows[0]["questions"]["en"] == "In which country is Lille located?" and rows[0]["dropped"] is False
+
+
 def test_build_takes_generated_questions_and_counts_the_dropped() -> None:
     from tests.unit.test_dataset import LANGS as FIVE
     from tests.unit.test_dataset import synthetic_countries

@@ -118,7 +118,7 @@ def dataset_questions(args: argparse.Namespace) -> None:
     items, _ = labelled_items(read_facts(args.facts), args.languages, args.relations, Removals())
     items = [i for i in items if shard_of(i.fact_id, args.shards) == args.shard]
     log.info("shard %d of %d: %d facts x %d languages", args.shard, args.shards, len(items), len(args.languages))
-    templates = load_templates(args.templates, args.languages) if s["prompt"] == "paraphrase" else None
+    templates = load_templates(args.templates, args.languages) if s["prompt"] != "paper" else None
     stop = ("\n",)  # a question is one line: a newline ends the answer, and a still-open string fails
     rows, stats = write_questions(
         items,

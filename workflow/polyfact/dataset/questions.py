@@ -10,6 +10,7 @@ answer goes through the cache (`llm_cache`), so a killed shard resumes where it 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from polyfact.relations import relation_name
 
 log = logging.getLogger(__name__)
 
-STYLES = ("paper", "paraphrase")
+STYLES = ("paper", "paraphrase", "template")
 MAX_QUESTION_CHARS = 300
 
 
@@ -47,8 +48,22 @@ class QuestionPrompt:
 
     def version(self, pid: str) -> str:
         q = self.prompts["questions"]
-        extra = q["paraphrase"] if self.style == "paraphrase" else ""
-        return prompt_version(q["system"], q["user"], extra, q["prefix"], relation_description(self.prompts, pid))
+        extra = "" if self.style == "paper" else q["paraphrase"]
+        return prompt_version(
+            self.style, q["system"], q["user"], extra, q["prefix"], relation_description(self.prompts, pid)
+        )
+
+    def reference(self, item: Item, lang: str) -> str:
+        """The fact's template question (paraphrase and template styles)."""
+        assert self.templates is not None
+        return render_question(self.templates, lang, item.property_id, item.subject[lang], item.fact_id, self.seed)  # type: ignore[arg-type]
+
+    def started(self, item: Item, lang: str) -> str:
+        """What the answer is started with inside the question's JSON string: the template
+        question, JSON-escaped, in the template style; nothing otherwise."""
+        if self.style != "template":
+            return ""
+        return json.dumps(self.reference(item, lang), ensure_ascii=False)[1:-1]
 
     def request(self, item: Item, lang: str, attempt: int) -> ChatRequest:
         q = self.prompts["questions"]
@@ -61,13 +76,11 @@ class QuestionPrompt:
             "description": relation_description(self.prompts, item.property_id),
         }
         user = q["user"].format(**fields)
-        if self.style == "paraphrase":
-            assert self.templates is not None
-            reference = render_question(self.templates, lang, item.property_id, subject, item.fact_id, self.seed)  # type: ignore[arg-type]
-            user += q["paraphrase"].format(reference=reference)
+        if self.style != "paper":
+            user += q["paraphrase"].format(reference=self.reference(item, lang))
         return ChatRequest(
             messages=(("system", q["system"]), ("user", user)),
-            prefix=q["prefix"],
+            prefix=q["prefix"] + self.started(item, lang),
             seed=request_seed(self.seed, "question", item.fact_id, lang, attempt),
         )
 
@@ -106,7 +119,9 @@ def write_questions(
         model,
         [(item.fact_id, lang) for item in items for lang in languages],
         lambda unit, attempt: prompt.request(by_id[unit[0]], unit[1], attempt),
-        lambda unit, text: check_question(text, prefix, by_id[unit[0]], unit[1]),
+        lambda unit, text: check_question(
+            prompt.started(by_id[unit[0]], unit[1]) + text, prefix, by_id[unit[0]], unit[1]
+        ),
         sampling,
         retry_sampling,
         tries,
