@@ -139,11 +139,12 @@ def dataset_questions(args: argparse.Namespace) -> None:
 def dataset_audit(args: argparse.Namespace) -> None:
     from polyfact.dataset.audit import audit, render_markdown
     from polyfact.dataset.llm_cache import AnswerStore
-    from polyfact.io import read_jsonl, write_json, write_text
+    from polyfact.io import write_json, write_text
+    from polyfact.train.data import records_by_language
 
     s = args.settings
     generator, model, prompts = _llm(args, s)
-    records = {lang: read_jsonl(f"{args.data_dir}/{args.split}/{lang}.jsonl") for lang in args.languages}
+    records = records_by_language(args.data_dir, args.split, args.languages)
     report = audit(
         records,
         generator,

@@ -33,7 +33,7 @@ from polyfact.acquire.sources import KLAR_RELATIONS
 from polyfact.errors import PolyfactError
 from polyfact.evaluate.scoring import NORMALISATIONS, normalise, score_continuations
 from polyfact.evaluate.summary import accuracy_by_language
-from polyfact.models.padding import pad_batch, pad_id
+from polyfact.models.padding import length_batches, pad_batch, pad_id
 from polyfact.text import clean_text, nfc
 
 SUBJECT = "<subject>"
@@ -640,11 +640,10 @@ def generate_answers(
     """Greedy continuations (new tokens only, decoded) in length-bucketed, left-padded batches,
     returned in the order of `prompts`."""
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     out: list[str] = [""] * len(prompts)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = length_batches([len(e) for e in encoded], batch_size)
     for batch in tqdm(batches, desc="generating", unit="batch", disable=None):
         # left padding: every prompt ends where generation starts
         ids, mask = pad_batch([encoded[i] for i in batch], pad, left=True)

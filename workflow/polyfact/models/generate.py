@@ -21,6 +21,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList,
 
 from polyfact.errors import PolyfactError
 from polyfact.models.chat import ChatRequest, Generator, Sampling, cut_at_stop, vllm_sampling_kwargs
+from polyfact.models.padding import length_batches, pad_batch, pad_id
 
 log = logging.getLogger(__name__)
 
@@ -79,35 +80,35 @@ class TransformersGenerator:
         torch.set_num_threads(threads)
         self.model, self.tokenizer = load_model(model_dir, dtype=dtype)
         self.model.eval()
-        self.tokenizer.padding_side = "left"  # generation continues every row from its last token
         self.batch_size = batch_size
 
     def generate(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[str]:
-        prompts = [render(self.tokenizer, r) for r in requests]
-        lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: (lengths[i], i))
-        out: list[str] = [""] * len(prompts)
+        encoded = [self.tokenizer(render(self.tokenizer, r), add_special_tokens=False).input_ids for r in requests]
+        pad = pad_id(self.tokenizer)
+        out: list[str] = [""] * len(requests)
         config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
             do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=pad,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for batch in tqdm(batches, desc="generate", unit="batch", disable=None):
-            enc = self.tokenizer(
-                [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
-            )
+        for batch in tqdm(
+            length_batches([len(e) for e in encoded], self.batch_size), desc="generate", unit="batch", disable=None
+        ):
+            # left padding: generation continues every row from its last token
+            ids, mask = pad_batch([encoded[i] for i in batch], pad, left=True)
             processors = LogitsProcessorList()
             if sampling.temperature > 0:
                 processors.append(
                     SeededSampling([requests[i].seed for i in batch], sampling.temperature, sampling.top_p)
                 )
             with torch.inference_mode():
-                ids = self.model.generate(**enc, generation_config=config, logits_processor=processors)
-            new = ids[:, enc.input_ids.shape[1] :]
-            for i, row in zip(batch, new, strict=True):
-                out[i] = cut_at_stop(self.tokenizer.decode(row, skip_special_tokens=True), sampling.stop)
+                generated = self.model.generate(
+                    input_ids=ids, attention_mask=mask, generation_config=config, logits_processor=processors
+                )
+            for row, i in enumerate(batch):
+                text = self.tokenizer.decode(generated[row, ids.shape[1] :], skip_special_tokens=True)
+                out[i] = cut_at_stop(text, sampling.stop)
         return out
 
 

@@ -31,6 +31,13 @@ def pad_batch(
     return ids, mask
 
 
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Positions sorted by length (ties in order), cut into batches: generation batches that
+    pad little; the caller puts each result back at its position."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def batches(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
