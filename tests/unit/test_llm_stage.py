@@ -90,7 +90,14 @@ def test_stop_strings_and_vllm_arguments_match() -> None:
     assert cut_at_stop('Where?"}\nmore', ("\n",)) == 'Where?"}'
     assert cut_at_stop("abc", ("x", "b")) == "a"
     kwargs = vllm_sampling_kwargs(Sampling(0.1, 0.9, 192, ("\n",)), 42)
-    assert kwargs == {"temperature": 0.1, "top_p": 0.9, "max_tokens": 192, "stop": ["\n"], "seed": 42}
+    assert kwargs == {
+        "temperature": 0.1,
+        "top_p": 0.9,
+        "max_tokens": 192,
+        "stop": ["\n"],
+        "repetition_penalty": 1.0,
+        "seed": 42,
+    }
 
 
 def test_shards_partition_the_facts_stably() -> None:

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 @dataclass(frozen=True)
 class ChatRequest:
     """One generation: `messages` in chat form; the answer continues `prefix` (e.g. the opening
-    of a JSON object) and the returned text excludes it."""
+    of a JSON object) and the returned text excludes it. Without messages, `prefix` is a plain
+    text prompt continued as it is (a base model's prompt, no chat template)."""
 
     messages: tuple[tuple[str, str], ...]  # (role, content)
     prefix: str = ""
@@ -26,6 +27,7 @@ class Sampling:
     top_p: float = 1.0
     max_new_tokens: int = 64
     stop: tuple[str, ...] = field(default_factory=tuple)
+    repetition_penalty: float = 1.0
 
 
 class Generator(Protocol):
@@ -47,5 +49,6 @@ def vllm_sampling_kwargs(sampling: Sampling, seed: int) -> dict[str, Any]:
         "top_p": sampling.top_p,
         "max_tokens": sampling.max_new_tokens,
         "stop": list(sampling.stop),
+        "repetition_penalty": sampling.repetition_penalty,
         "seed": seed,
     }

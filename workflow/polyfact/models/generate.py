@@ -31,7 +31,10 @@ BACKENDS = ("auto", "vllm", "transformers")
 def render(tokenizer: PreTrainedTokenizerBase, request: ChatRequest) -> str:
     """The prompt text of a request: the chat template with the assistant turn opened and, if
     there is a prefix, continued from it. `enable_thinking=False` is read by templates of
-    reasoning models (Qwen3) and ignored by others."""
+    reasoning models (Qwen3) and ignored by others. A request without messages is its plain
+    prefix."""
+    if not request.messages:
+        return request.prefix
     messages = [{"role": role, "content": content} for role, content in request.messages]
     if request.prefix:
         messages.append({"role": "assistant", "content": request.prefix})
@@ -83,12 +86,16 @@ class TransformersGenerator:
         self.batch_size = batch_size
 
     def generate(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[str]:
-        encoded = [self.tokenizer(render(self.tokenizer, r), add_special_tokens=False).input_ids for r in requests]
+        # A chat template writes its own special tokens; a plain prompt gets the tokenizer's (as in vLLM).
+        encoded = [
+            self.tokenizer(render(self.tokenizer, r), add_special_tokens=not r.messages).input_ids for r in requests
+        ]
         pad = pad_id(self.tokenizer)
         out: list[str] = [""] * len(requests)
         config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
             do_sample=False,
+            repetition_penalty=sampling.repetition_penalty,
             pad_token_id=pad,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )
