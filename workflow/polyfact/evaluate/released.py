@@ -157,7 +157,7 @@ def _layer_index(layer: int | None, n_states: int) -> int:
     return layer
 
 
-def sentence_encoder(name: str, batch_size: int = 256) -> Encoder:
+def sentence_encoder(name: str, batch_size: int = 256, setting: str = "evaluation.released.align_encoder") -> Encoder:
     """Texts -> unit-norm embeddings of a sentence-transformers model (e.g.
     sentence-transformers/LaBSE, the authors' aligner): a local directory, or a Hub id that is
     fetched when first used. Only a configured encoder gets here; the default never does."""
@@ -165,8 +165,8 @@ def sentence_encoder(name: str, batch_size: int = 256) -> Encoder:
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
         raise PolyfactError(
-            f"evaluation.released.align_encoder {name!r} needs the sentence-transformers package; "
-            f"install it, or use align_encoder: {MODEL_ENCODER} (the evaluated model's hidden states)"
+            f"{setting} {name!r} needs the sentence-transformers package (envs/gpu.yaml); "
+            f"install it, or use {MODEL_ENCODER!r} (the model's own hidden states)"
         ) from err
     encoder = None
 
@@ -177,20 +177,26 @@ def sentence_encoder(name: str, batch_size: int = 256) -> Encoder:
             try:
                 encoder = SentenceTransformer(name)
             except (OSError, ValueError) as err:
-                raise PolyfactError(f"evaluation.released.align_encoder {name!r} cannot be loaded: {err}") from err
+                raise PolyfactError(f"{setting} {name!r} cannot be loaded: {err}") from err
         return np.asarray(encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True))
 
     return encode
 
 
-def make_encoder(name: str, model: Any = None, tokenizer: Any = None, layer: int | None = None) -> Encoder:
-    """The encoder a config names: `model` (the evaluated model, passed in) or a
+def make_encoder(
+    name: str,
+    model: Any = None,
+    tokenizer: Any = None,
+    layer: int | None = None,
+    setting: str = "evaluation.released.align_encoder",
+) -> Encoder:
+    """The encoder a config names (`setting`, for messages): `model` (the model passed in) or a
     sentence-transformers model id / directory."""
     if name == MODEL_ENCODER:
         if model is None or tokenizer is None:
             raise PolyfactError(f"align_encoder {MODEL_ENCODER!r} needs the evaluated model and tokenizer")
         return hidden_state_encoder(model, tokenizer, layer)
-    return sentence_encoder(name)
+    return sentence_encoder(name, setting=setting)
 
 
 def _label(source: Source) -> str:
