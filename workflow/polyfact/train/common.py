@@ -103,6 +103,19 @@ def training_arguments(
     return args
 
 
+def lora_config(lora: LoraSpec) -> Any:
+    """PEFT's `LoraConfig` of the configured adapter."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
 def apply_lora(model: PreTrainedModel, lora: LoraSpec | None, seed: int) -> PreTrainedModel:
     """Wrap `model` in a LoRA adapter when configured (full fine-tuning otherwise).
 
@@ -111,19 +124,11 @@ def apply_lora(model: PreTrainedModel, lora: LoraSpec | None, seed: int) -> PreT
     """
     if lora is None:
         return model
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import set_seed
 
     set_seed(seed)
-
-    config = LoraConfig(
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)  # type: ignore[return-value]
+    return get_peft_model(model, lora_config(lora))  # type: ignore[return-value]
 
 
 def resume_point(checkpoint_dir: Path) -> str | None:

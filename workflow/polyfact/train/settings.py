@@ -3,13 +3,14 @@ own field names, and the few settings that are the project's own.
 
 `cpt` and `sft` hold fields of transformers' `TrainingArguments` (our SFT is a plain `Trainer`
 with a four-letter loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds fields of TRL's
-`GRPOConfig`; `training` holds the jobs' resources and trainer fields shared by all three (a
+`GRPOConfig`; `dco` and `cmalign` fields of TRL's `DPOConfig`; `training` holds the jobs' resources and trainer fields shared by all three (a
 method's section overrides them). The job parses them with `HfArgumentParser.parse_dict`
 (train/common.py), so any field can be set and an unknown one is an error.
 `check_trainer_sections` fails the same way when the workflow is parsed, before any job runs.
 
 The project's own keys: `lora` and `keep_checkpoints` (every method), CPT's `block_size` and
-`corpus`, SFT's `facts_per_step`, GRPO's `reward` and `prompt`. Some fields are set by the workflow itself (FIXED_FIELDS) or
+`corpus`, SFT's `facts_per_step`, GRPO's `reward` and `prompt`, DCO's `instances_per_step` and
+`max_instances`, CM-Align's `nll_gamma` and `construct` (its preference-pair construction). Some fields are set by the workflow itself (FIXED_FIELDS) or
 derived from other settings (DERIVED_FIELDS); setting one in the config is an error.
 
 No torch/transformers/trl import here: `polyfact.config.check_config` runs this at every
@@ -29,7 +30,7 @@ from typing import Any
 
 from polyfact.errors import PolyfactError
 
-METHODS = ("cpt", "sft", "grpo")
+METHODS = ("cpt", "sft", "grpo", "dco", "cmalign")
 RESOURCE_KEYS = frozenset({"threads", "gpus", "mem_mb", "runtime"})
 """`training` keys that size the jobs (Snakemake resources), not the trainer."""
 
@@ -37,6 +38,8 @@ PROJECT_KEYS = {
     "cpt": frozenset({"lora", "keep_checkpoints", "block_size", "corpus"}),
     "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step"}),
     "grpo": frozenset({"lora", "keep_checkpoints", "reward", "prompt"}),
+    "dco": frozenset({"lora", "keep_checkpoints", "instances_per_step", "max_instances"}),
+    "cmalign": frozenset({"lora", "keep_checkpoints", "nll_gamma", "construct"}),
 }
 
 CANDIDATES_DIR = "checkpoints"
@@ -60,6 +63,11 @@ DERIVED_FIELDS = {
         "per_device_train_batch_size": "training languages × num_generations ÷ gradient_accumulation_steps",
         "steps_per_generation": "gradient_accumulation_steps (one fact per optimizer step)",
         "generation_batch_size": "training languages × num_generations (one fact per optimizer step)",
+    },
+    "dco": {"per_device_train_batch_size": "2 × dco.instances_per_step ÷ gradient_accumulation_steps (two rows each)"},
+    "cmalign": {
+        "loss_type": "sigmoid (DPO), plus sft when cmalign.nll_gamma > 0",
+        "loss_weights": "1 for DPO and cmalign.nll_gamma for the NLL term",
     },
 }
 """Per method, trainer fields computed from other settings, with from what."""
@@ -86,6 +94,10 @@ ARGUMENT_CLASSES = {
         *TRAINING_ARGUMENTS,
         ("trl.trainer.base_config", "_BaseConfig"),
         ("trl.trainer.grpo_config", "GRPOConfig"),
+    ),
+    **dict.fromkeys(
+        ("dco", "cmalign"),
+        (*TRAINING_ARGUMENTS, ("trl.trainer.base_config", "_BaseConfig"), ("trl.trainer.dpo_config", "DPOConfig")),
     ),
 }
 """Each section's trainer argument class as its inheritance chain (module, class), base first."""
