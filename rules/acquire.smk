@@ -145,3 +145,29 @@ rule acquire_hub_mcq:
         "polyfact --job {params.job} acquire hub-mcq"
         " --spec {params.job}#config.acquire.{params.key} --languages {params.languages}"
         " --manifest {output.manifest} --out {output.data} 2> {log}"
+
+
+if ENCODER:
+
+    rule acquire_encoder:
+        output:
+            encoder=directory(ENCODER_DIR),
+            manifest="data/acquired/encoder.json",
+        log:
+            "results/logs/acquire_encoder.log",
+        benchmark:
+            "results/benchmarks/acquire_encoder.tsv"
+        params:
+            **job_params(
+                "acquire_encoder", "acquire:acquire_encoder", acquire_config("encoder")
+            ),
+        resources:
+            mem_mb=scaled(2000),
+            runtime=scaled(120),
+            gpu=0,
+        localrule: ON_SUBMIT_HOST
+        conda:
+            "../envs/cpu.yaml"
+        shell:
+            "polyfact --job {params.job} acquire encoder --spec {params.job}#config.acquire.encoder"
+            " --manifest {output.manifest} --out {output.encoder} 2> {log}"

@@ -44,8 +44,13 @@ ACQUIRE = with_defaults(config["acquire"])
 ON_SUBMIT_HOST = ACQUIRE["run_on"] == "submit-host"  # acquisition as localrules
 # Configured Hub MCQ sets (data/mcq/{mcq_set}) -> their `acquire` keys.
 MCQ_SETS = {name: key for key, name in HUB_MCQ_SOURCES.items() if ACQUIRE[key]}
-MCQ_BENCHMARKS = ["polyfact"] + (
-    ["polyfact-released"] if EVALUATION["released"]["path"] else []
+# Global-MMLU(-Lite) sets evaluated (evaluation.global_mmlu.sets), read from data/mcq/{set}.
+GLOBAL_MMLU = EVALUATION["global_mmlu"]
+GLOBAL_MMLU_SETS = GLOBAL_MMLU["sets"]
+MCQ_BENCHMARKS = (
+    ["polyfact"]
+    + (["polyfact-released"] if EVALUATION["released"]["path"] else [])
+    + GLOBAL_MMLU_SETS
 )
 BENCHMARKS = MCQ_BENCHMARKS + (["klar"] if EVALUATION["klar"]["dir"] else [])
 # The dataset's LLM stage (dataset.questions: llm): question shards, label translation when
@@ -72,7 +77,10 @@ wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
     method="|".join(re.escape(m) for m in METHODS),
     analysis="|".join(ANALYSES),
-    benchmark="|".join(re.escape(b) for b in ["polyfact", "polyfact-released"]),
+    benchmark="|".join(
+        re.escape(b)
+        for b in ["polyfact", "polyfact-released", "global-mmlu", "global-mmlu-lite"]
+    ),
     dump=r"[\w.-]+\.json\.(?:gz|bz2)",
     flores_split="dev|devtest",
     mcq_set="|".join(re.escape(m) for m in MCQ_SETS) or "(?!)",
@@ -241,6 +249,8 @@ def training_inputs(wildcards):
         inputs["corpus"] = DATASET_FACTS if toy else corpus["path"]
     if method == "grpo":
         inputs["templates"] = template_files(TRAIN_LANGS)
+    if method == "cmalign":
+        inputs["pairs"] = "results/preferences/{model}/{method}.jsonl"
     return inputs
 
 
@@ -252,7 +262,34 @@ def training_args(wildcards, input):
         args.append(f"--facts {input.corpus}")
     if method == "grpo":
         args.append(f"--templates {Path(input.templates[0]).parent}")
+    if method == "cmalign":
+        args.append(f"--pairs {input.pairs}")
     return " ".join(args)
+
+
+# CM-Align builds its pairs in the cmalign_pairs rule; its methods, and the sentence encoder it
+# reads when that is not the policy itself (acquired into data/encoders/{name}).
+CMALIGN = [m for m in TRAINED if m.rsplit("+", 1)[-1] == "cmalign"]
+CMALIGN_ENCODER = config["cmalign"]["construct"]["encoder"]
+ENCODER = ACQUIRE["encoder"]
+ENCODER_DIR = (
+    f"data/encoders/{Path(ENCODER.get('hub') or ENCODER['local']).name}"
+    if ENCODER
+    else None
+)
+
+
+def cmalign_pairs_inputs(wildcards):
+    """The policy that samples (the method's upstream model), the training split, the answer
+    scaffolds, and the sentence encoder unless it is the policy's own states."""
+    inputs = {
+        "base": f"results/models/{wildcards.model}/{upstream_method(wildcards.method)}",
+        "data": expand("results/data/polyfact/train/{lang}.jsonl", lang=TRAIN_LANGS),
+        "templates": template_files(TRAIN_LANGS),
+    }
+    if CMALIGN_ENCODER != "model":
+        inputs["encoder"] = CMALIGN_ENCODER
+    return inputs
 
 
 def base_model_inputs(wildcards):
@@ -453,18 +490,57 @@ def language_group_args(languages):
 
 
 def mcq_inputs(wildcards):
-    """Our test split, or the released PolyFact (a local path is an input; a Hub id is
-    fetched by the job itself)."""
+    """Our test split, the released PolyFact (a local path is an input; a Hub id is fetched
+    by the job itself), or an acquired Global-MMLU(-Lite) set."""
     inputs = {"model": f"results/models/{wildcards.model}/{wildcards.method}"}
     if wildcards.benchmark == "polyfact":
         inputs["data"] = expand("results/data/polyfact/test/{lang}.jsonl", lang=LANGS)
+    elif wildcards.benchmark in GLOBAL_MMLU_SETS:
+        inputs["data"] = f"data/mcq/{wildcards.benchmark}"
     else:
         inputs["data"] = EVALUATION["released"]["path"]
     return inputs
 
 
+def mcq_config(wildcards):
+    """An MCQ evaluation depends on `evaluation` and `languages`; a Global-MMLU one on the
+    scoring settings, its own section but the list of sets, and the seed when it samples
+    questions, instead of the rest of `evaluation`, which the others (also a rule without a
+    `benchmark` wildcard, scoring our own split) read without `global_mmlu`."""
+    slice_ = section("evaluation", "languages")
+    evaluation = slice_["evaluation"]
+    if getattr(wildcards, "benchmark", None) in GLOBAL_MMLU_SETS:
+        slice_["evaluation"] = {
+            "normalisation": evaluation["normalisation"],
+            "batch_size": evaluation["batch_size"],
+            "global_mmlu": {k: v for k, v in GLOBAL_MMLU.items() if k != "sets"},
+        }
+        if GLOBAL_MMLU["max_questions"]:
+            slice_["seed"] = config["seed"]
+    else:
+        slice_["evaluation"] = {
+            k: v for k, v in evaluation.items() if k != "global_mmlu"
+        }
+    return slice_
+
+
+def global_mmlu_args():
+    """`polyfact evaluate mcq --format global-mmlu` arguments. With `languages: null` the job
+    asks for every eval language and keeps those the set has (Lite has no ru)."""
+    languages = GLOBAL_MMLU["languages"] or LANGS
+    skip = "" if GLOBAL_MMLU["languages"] else " --skip-missing-languages"
+    sample = GLOBAL_MMLU["max_questions"]
+    sample = f" --max-questions {sample} --seed {config['seed']}" if sample else ""
+    return (
+        f"--format global-mmlu --split {GLOBAL_MMLU['split']} --scoring {GLOBAL_MMLU['scoring']}"
+        f" --languages {csv(languages)} {language_group_args(languages)}{skip}{sample}"
+    )
+
+
 def mcq_args(wildcards, input):
     """`polyfact evaluate mcq` data and language arguments of the benchmark."""
+    if wildcards.benchmark in GLOBAL_MMLU_SETS:
+        return f"--data {input.data} {global_mmlu_args()}"
     if wildcards.benchmark == "polyfact":
         data, languages, align = Path(input.data[0]).parent, LANGS, ""
     else:
@@ -582,8 +658,8 @@ def paper_comparison_targets():
 
 
 def get_final_outputs():
-    """Every report, table and figure; and the Hub MCQ sets acquired for comparisons that no
-    rule reads yet (Global-MMLU)."""
+    """Every report, table and figure; and the manifests of the Hub MCQ sets acquired (also
+    those no evaluation reads, e.g. a Global-MMLU set outside its `sets`)."""
     return [
         *expand("data/acquired/{mcq_set}.json", mcq_set=MCQ_SETS),
         "results/data/facts.parquet",

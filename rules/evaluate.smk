@@ -16,9 +16,7 @@ rule evaluate_mcq:
     benchmark:
         "results/benchmarks/evaluate_mcq/{model}/{method}/{benchmark}.tsv"
     params:
-        **job_params(
-            "evaluate_mcq", "evaluate:evaluate_mcq", section("evaluation", "languages")
-        ),
+        **job_params("evaluate_mcq", "evaluate:evaluate_mcq", mcq_config),
         args=mcq_args,
         normalisation=EVALUATION["normalisation"],
         batch_size=EVALUATION["batch_size"],
@@ -161,7 +159,11 @@ rule paper_comparison:
             "tables:report_paper_comparison",
             section("evaluation", "seed"),
         ),
-        published=EVALUATION["published"],
+        published=lambda wildcards, input: (
+            Path(input.published[0]).parent
+            if input.published
+            else EVALUATION["published"]
+        ),
         resamples=EVALUATION["bootstrap_resamples"],
         seed=config["seed"],
     resources:

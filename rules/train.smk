@@ -1,3 +1,48 @@
+# CM-Align's first step: the upstream policy samples K answers per (fact, language) and the
+# English pivot makes preference pairs; rollouts are cached per request, so a killed job
+# resumes (results/cache/cmalign).
+rule cmalign_pairs:
+    input:
+        unpack(cmalign_pairs_inputs),
+    output:
+        pairs="results/preferences/{model}/{method}.jsonl",
+        stats="results/preferences/{model}/{method}.stats.json",
+    log:
+        "results/logs/cmalign_pairs/{model}/{method}.log",
+    benchmark:
+        "results/benchmarks/cmalign_pairs/{model}/{method}.tsv"
+    params:
+        **job_params(
+            "cmalign_pairs",
+            "train:cmalign_pairs",
+            {
+                "construct": config["cmalign"]["construct"],
+                "languages": TRAIN_LANGS,
+                "seed": config["seed"],
+            },
+        ),
+        data=lambda wildcards, input: Path(input.data[0]).parent.parent,
+        templates=lambda wildcards, input: Path(input.templates[0]).parent,
+        languages=csv(TRAIN_LANGS),
+        seed=config["seed"],
+        cache_name="{model}-{method}",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=scaled(config["training"]["mem_mb"]),
+        runtime=scaled(config["training"]["runtime"]),
+        gpu=config["training"]["gpus"],
+    wildcard_constraints:
+        method=one_of(CMALIGN),
+    conda:
+        model_env(config["training"]["gpus"])
+    shell:
+        "polyfact --job {params.job} train cmalign-pairs --base {input.base} --data-dir {params.data}"
+        " --templates {params.templates} --languages {params.languages}"
+        " --settings {params.job}#config.construct --seed {params.seed} --threads {threads}"
+        " --cache-dir results/cache/cmalign --cache-name {params.cache_name}"
+        " --stats {output.stats} --out {output.pairs} 2> {log}"
+
+
 rule train:
     input:
         unpack(training_inputs),
@@ -47,11 +92,7 @@ rule evaluate_candidate:
     benchmark:
         "results/benchmarks/evaluate_candidate/{model}/{method}/{candidate}.tsv"
     params:
-        **job_params(
-            "evaluate_candidate",
-            "evaluate:evaluate_mcq",
-            section("evaluation", "languages"),
-        ),
+        **job_params("evaluate_candidate", "evaluate:evaluate_mcq", mcq_config),
         model=candidate_model,
         data=lambda wildcards, input: Path(input.data[0]).parent,
         languages=csv(LANGS),

@@ -83,6 +83,7 @@ def test_every_rule_of_the_paper_dag_ran(rehearsal: tuple[Path, list[str], str])
 def test_jobs_went_through_sbatch_except_the_local_rules(rehearsal: tuple[Path, list[str], str]) -> None:
     workdir, _, _ = rehearsal
     local = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
+    local |= {"acquire_encoder"}
     local |= {"prepare_base_model", "prepare_llm", "export_hf_dataset", "data_report", "results_table", "significance"}
     local |= {"evaluation_figures", "models_report", "interpretability_table", "interpretability_figures"}
     local |= {"select_checkpoint", "paper_comparison"}
@@ -112,6 +113,50 @@ def test_acquired_data_and_outputs(rehearsal: tuple[Path, list[str], str]) -> No
     assert (workdir / "results/figures/smollm2/mexa_delta.pdf").is_file()
 
 
+def test_global_mmlu_outputs(rehearsal: tuple[Path, list[str], str]) -> None:
+    """Global-MMLU(-Lite) on the acquired fixture sets, every method: the languages each set has
+    (Lite without de and ru), the two questions all of them share, the low group (sw), letter
+    scoring; their columns in the main table and the significance table."""
+    workdir, _, _ = rehearsal
+    sets = {"global-mmlu": {"en", "de", "fr", "ru", "zh", "sw"}, "global-mmlu-lite": {"en", "fr", "zh", "sw"}}
+    for method in METHODS:
+        for name, languages in sets.items():
+            data = json.loads((workdir / f"results/eval/smollm2/{method}/{name}.json").read_text())
+            summary = data["summary"]
+            assert set(summary["accuracy"]) == languages and summary["scoring"] == "letter", (method, name)
+            assert summary["data"]["questions"] == 2 and len(data["predictions"]) == 2 * len(languages)
+            assert summary["groups"]["low"]["languages"] == ["sw"] and 0 <= summary["totcons"] <= 1
+            assert summary["rankc"]["all_pairs"] is not None
+    lite = json.loads((workdir / "results/eval/smollm2/base/global-mmlu-lite.json").read_text())["summary"]["data"]
+    assert lite["missing_languages"] == [
+        lang for lang in CONFIG["languages"]["eval"] if lang not in sets["global-mmlu-lite"]
+    ]
+    table = (workdir / "results/tables/main.md").read_text()
+    assert "Global-MMLU-Lite high" in table and "Global-MMLU low" in table and "Global-MMLU RankC" in table
+    assert "gmmlu_lite_totcons" in (workdir / "results/tables/main.csv").read_text().splitlines()[0]
+    significance = json.loads((workdir / "results/tables/significance.json").read_text())["comparisons"]
+    assert {"global-mmlu", "global-mmlu-lite"} <= {r["benchmark"] for r in significance}
+
+
+def test_consistency_baselines(rehearsal: tuple[Path, list[str], str]) -> None:
+    """DCO and CM-Align through SLURM: CM-Align's pairs sampled by SmolLM2 and embedded by the
+    acquired encoder (its manifest), both trained, and both compared with base and GRPO."""
+    workdir, _, _ = rehearsal
+    encoder = json.loads((workdir / "data/acquired/encoder.json").read_text())
+    assert "modules.json" in {f["path"] for f in encoder["files"]}
+    for method in ("cmalign", "cpt+cmalign"):
+        stats = json.loads((workdir / f"results/preferences/smollm2/{method}.stats.json").read_text())
+        assert stats["construct"]["encoder"] == "data/encoders/LaBSE" and stats["facts"] == 3
+        assert stats["rollouts"]["requests"] == 3 * len(CONFIG["languages"]["train"]) * 2
+    for method in ("dco", "cmalign", "cpt+cmalign"):
+        stats = json.loads((workdir / f"results/models/smollm2/{method}/train_stats.json").read_text())
+        assert stats["method"] == method.rsplit("+", 1)[-1] and stats["steps"] == 2
+        assert stats["preference_history"] and stats["lora"]["r"] == 8
+    significance = (workdir / "results/tables/significance.md").read_text()
+    for pair in ("dco vs base", "dco vs grpo", "cmalign vs grpo", "cpt+cmalign vs cpt+grpo"):
+        assert pair in significance, pair
+
+
 def test_paper_protocol_outputs(rehearsal: tuple[Path, list[str], str]) -> None:
     """What paper.yaml adds: GRPO's kept step scored on val and the choice named in the main
     table, KLAR's contamination columns, every released language aligned, and the published
@@ -137,6 +182,7 @@ def test_paper_protocol_outputs(rehearsal: tuple[Path, list[str], str]) -> None:
     comparison = (workdir / "results/tables/paper_comparison.md").read_text()
     assert "| smollm2 | grpo | polyfact |" in comparison and "not published" in comparison
     assert "| qwen2.5-7b | grpo | polyfact |" in comparison and "not run" in comparison
+    assert "| smollm2 | grpo | global-mmlu-lite |" in comparison and "| smollm2 | grpo | global-mmlu |" in comparison
 
 
 def test_a_cancelled_training_job_resumes_and_matches_an_undisturbed_run(

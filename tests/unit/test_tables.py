@@ -59,6 +59,20 @@ def test_comparisons_are_method_vs_base_and_grpo_vs_sft() -> None:
     assert comparisons(["sft", "grpo"]) == [("grpo", "sft")]
 
 
+def test_consistency_baselines_are_compared_with_base_and_grpo() -> None:
+    assert comparisons(["base", "grpo", "dco", "cmalign", "cpt", "cpt+grpo", "cpt+dco"]) == [
+        ("grpo", "base"),
+        ("dco", "base"),
+        ("cmalign", "base"),
+        ("cpt", "base"),
+        ("cpt+grpo", "base"),
+        ("cpt+dco", "base"),
+        ("dco", "grpo"),
+        ("cmalign", "grpo"),
+        ("cpt+dco", "cpt+grpo"),
+    ]
+
+
 def test_main_table_rows_and_files(evals: list[Path], tmp_path: Path) -> None:
     klar = write_eval(tmp_path, "grpo", 0.7, 9, benchmark="klar")
     rows = main_rows([*evals, klar])
@@ -144,3 +158,31 @@ def test_main_table_lists_the_released_alignment_per_language(evals: list[Path],
     assert "## Released PolyFact: options aligned across languages" in text
     assert "| model | method | bn | en |" in text and "| toy | grpo | 12/60 | 60/60 |" in text
     assert "options aligned" not in render_main_markdown(main_rows(evals))
+
+
+def test_global_mmlu_columns_join_the_main_table_only_when_evaluated(evals: list[Path], tmp_path: Path) -> None:
+    runs = [("base", 0.4), ("grpo", 0.6)]
+    lite = [write_eval(tmp_path, m, p, 20 + k, benchmark="global-mmlu-lite") for k, (m, p) in enumerate(runs)]
+    rows = main_rows([*evals, *lite])
+    s, grpo = read_json(lite[1])["summary"], rows[2]
+    assert (grpo["gmmlu_lite_high"], grpo["gmmlu_lite_low"]) == (s["accuracy_high"], s["accuracy_low"])
+    assert (grpo["gmmlu_lite_totcons"], grpo["gmmlu_lite_rankc"]) == (s["totcons"], s["rankc"]["all_pairs"])
+    assert "gmmlu_lite_high" not in rows[1]  # sft: not evaluated on it, an empty cell
+    md, csv = tmp_path / "t/main.md", tmp_path / "t/main.csv"
+    main(["report", "tables", "--evals", *map(str, [*evals, *lite]), "--md", str(md), "--csv", str(csv)])
+    text = md.read_text()
+    columns = ["Global-MMLU-Lite high", "Global-MMLU-Lite low", "Global-MMLU-Lite TotCons", "Global-MMLU-Lite RankC"]
+    assert "| " + " | ".join(columns) + " |" in text
+    assert "Global-MMLU high" not in text and "(`evaluation.global_mmlu`)" in text
+    header = csv.read_text().splitlines()[0].split(",")
+    assert header[-4:] == ["gmmlu_lite_high", "gmmlu_lite_low", "gmmlu_lite_totcons", "gmmlu_lite_rankc"]
+    main(["report", "tables", "--evals", *map(str, evals), "--md", str(md), "--csv", str(csv)])
+    assert "Global-MMLU" not in md.read_text() and "gmmlu" not in csv.read_text()
+
+
+def test_global_mmlu_evaluations_get_significance_rows(evals: list[Path], tmp_path: Path) -> None:
+    runs = [("base", 0.2), ("grpo", 0.9)]
+    full = [write_eval(tmp_path, m, p, 30 + k, benchmark="global-mmlu") for k, (m, p) in enumerate(runs)]
+    rows = [r for r in significance_rows([*evals, *full], resamples=200, seed=1) if r["benchmark"] == "global-mmlu"]
+    assert {(r["method"], r["reference"]) for r in rows} == {("grpo", "base")}
+    assert {"accuracy", "accuracy_high", "accuracy_low", "totcons", "rankc"} <= {r["metric"] for r in rows}

@@ -11,9 +11,16 @@ import pytest
 
 from tests.workflow.test_data_workflow import ENV, REPO, snakemake
 
-GPU_RULES = {"train", "evaluate_mcq", "evaluate_candidate", "evaluate_klar", "interpret"}
+GPU_RULES = {"train", "cmalign_pairs", "evaluate_mcq", "evaluate_candidate", "evaluate_klar", "interpret"}
 LLM_RULES = {"translate_labels", "generate_questions", "audit_dataset"}  # the dataset's LLM stage
-ACQUIRE_RULES = {"acquire_wikidata_dump", "acquire_ted2025", "acquire_flores", "acquire_klar", "acquire_hub_mcq"}
+ACQUIRE_RULES = {
+    "acquire_wikidata_dump",
+    "acquire_ted2025",
+    "acquire_flores",
+    "acquire_klar",
+    "acquire_hub_mcq",
+    "acquire_encoder",  # CM-Align's LaBSE
+}
 LOCAL_RULES = {
     "all",
     *ACQUIRE_RULES,
@@ -60,7 +67,8 @@ def paper_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict
 def test_paper_dry_run_plans_both_models_only(paper_jobs: list[tuple[str, dict[str, str]]]) -> None:
     rules = [rule for rule, _ in paper_jobs]
     assert rules.count("prepare_base_model") == 2  # no toy model merged in from config.yaml
-    assert rules.count("train") == 2 * 5 and rules.count("interpret") == 2 * 6 * 3
+    assert rules.count("train") == 2 * 9 and rules.count("interpret") == 2 * 10 * 3
+    assert rules.count("cmalign_pairs") == 2 * 2  # cmalign and cpt+cmalign, per model
     # the LLM stage: one writer (also the judge), 8 question shards, labels, the audit
     assert rules.count("prepare_llm") == 1 and rules.count("generate_questions") == 8
     assert rules.count("translate_labels") == 1 and rules.count("audit_dataset") == 1
@@ -77,7 +85,7 @@ def test_acquisition_can_be_submitted_to_a_network_partition(tmp_path: Path) -> 
     args = ["--profile", str(REPO / "profiles/slurm"), "--configfile", "config/paper.yaml"]
     jobs = planned_resources(workdir, *args, "--config", 'acquire={"run_on": "cluster"}')
     acquisition = [res for rule, res in jobs if rule in ACQUIRE_RULES | {"prepare_base_model", "prepare_llm"}]
-    assert len(acquisition) == 11
+    assert len(acquisition) == 12
     assert {res["slurm_partition"] for res in acquisition} == {"<network-partition>"}
 
 
@@ -86,7 +94,7 @@ def test_gpu_rules_get_one_gpu_and_the_gpu_partition(paper_jobs: list[tuple[str,
         if rule in GPU_RULES:
             assert res["gpu"] == "1" and res["slurm_partition"] == "<gpu-partition>", rule
             assert res["mem_mb"] == "64000", rule
-            assert res["runtime"] == ("1440" if rule == "train" else "240"), rule
+            assert res["runtime"] == ("1440" if rule in {"train", "cmalign_pairs"} else "240"), rule
         elif rule in LLM_RULES:  # the 35B writer: paper.yaml's dataset.llm resources
             assert res["gpu"] == "1" and res["slurm_partition"] == "<gpu-partition>", rule
             assert res["mem_mb"] == "160000" and res["runtime"] == "720", rule

@@ -18,7 +18,7 @@ import yaml
 
 from tests.workflow.test_data_workflow import ENV, REPO, planned_jobs, snakemake, snakemake_command
 
-METHODS = ["base", "cpt", "sft", "grpo", "cpt+sft", "cpt+grpo"]
+METHODS = ["base", "cpt", "sft", "grpo", "dco", "cmalign", "cpt+sft", "cpt+grpo", "cpt+dco", "cpt+cmalign"]
 pytestmark = pytest.mark.slow
 
 
@@ -49,7 +49,7 @@ def test_every_method_writes_a_loadable_checkpoint(tiny: Path) -> None:
     for method in METHODS:
         model_dir = tiny / "results/models/toy" / method
         stats = json.loads((model_dir / "train_stats.json").read_text())
-        expected = {"cpt": 3, "sft": 3, "grpo": 2, "cpt+sft": 3, "cpt+grpo": 2}.get(method)
+        expected = {"cpt": 3, "sft": 3, "grpo": 2, "cpt+sft": 3, "cpt+grpo": 2, "dco": 2, "cmalign": 2}.get(method)
         assert stats["steps"] == expected if expected else stats["steps"] > 0
         model, tokenizer = load_model(model_dir)
         assert model.config.model_type == "qwen2" and tokenizer.pad_token is not None
@@ -57,6 +57,21 @@ def test_every_method_writes_a_loadable_checkpoint(tiny: Path) -> None:
         assert set(summary["accuracy"]) == {"en", "de", "bn"}
     report = (tiny / "results/models/report.md").read_text()
     assert all(f"| toy | {m} |" in report for m in METHODS)
+
+
+def test_cmalign_pairs_come_from_the_upstream_policy(tiny: Path) -> None:
+    """CM-Align's pairs: sampled by the method's upstream model (base, or CPT in the chain),
+    English the pivot, no English pair; DCO's train_stats name its instances."""
+    for method in ("cmalign", "cpt+cmalign"):
+        stats = json.loads((tiny / f"results/preferences/toy/{method}.stats.json").read_text())
+        assert stats["facts"] == 6 and stats["rollouts"]["requests"] == 6 * 2 * 2
+        assert set(stats["pairs_per_language"]) == {"de"}
+        record = tiny / f"results/provenance/cmalign_pairs/model=toy,method={method}.json"
+        upstream = "cpt" if method.startswith("cpt") else "base"
+        inputs = {i["path"] for i in json.loads(record.read_text())["inputs"]}
+        assert f"results/models/toy/{upstream}" in inputs, inputs
+    dco = json.loads((tiny / "results/models/toy/dco/train_stats.json").read_text())
+    assert dco["method"] == "dco" and dco["instances"] > 0 and dco["lora"]["r"] == 4
 
 
 def test_evaluation_outputs(tiny: Path) -> None:

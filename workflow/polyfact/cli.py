@@ -95,6 +95,8 @@ def _training_arguments(parser: argparse.ArgumentParser, method: str) -> None:
         parser.add_argument("--facts", help="with the toy corpus: the facts table")
     if method == "grpo":
         parser.add_argument("--templates", required=True, help="templates directory (answer scaffolds)")
+    if method == "cmalign":
+        parser.add_argument("--pairs", required=True, help="the preference pairs (JSONL) of `train cmalign-pairs`")
     parser.add_argument("--languages", required=True, type=_languages, help="training languages")
     parser.add_argument("--settings", required=True, type=_json_arg, help=f"the config's `{method}` section")
     parser.add_argument("--training", type=_json_arg, default={}, help="the config's `training` section")
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("flores", "acquire_flores", "FLORES+ (Hub, gated) -> parallel JSONL (analyses)"),
         ("klar", "acquire_klar", "KLAR-CLC relation files -> KLAR-format directory"),
         ("hub-mcq", "acquire_hub_mcq", "Global-MMLU(-Lite), released PolyFact(-Clean) -> {split}/{lang}.jsonl"),
+        ("encoder", "acquire_encoder", "a sentence encoder (CM-Align's LaBSE) -> its model directory"),
     ):
         a = asub.add_parser(source, help=help_)
         a.add_argument(
@@ -250,10 +253,25 @@ def build_parser() -> argparse.ArgumentParser:
         ("cpt", "continued pretraining on parallel text"),
         ("sft", "supervised fine-tuning on the answer letter"),
         ("grpo", "GRPO with the cross-lingual consistency reward"),
+        ("dco", "DCO: direct consistency optimisation over language pairs (Liu, Qi et al. 2026)"),
+        ("cmalign", "CM-Align's DPO on the pairs of `train cmalign-pairs` (Zhang et al. 2025)"),
     ):
         tm = tsub.add_parser(method, help=help_)
         _training_arguments(tm, method)
         tm.set_defaults(command=f"train:train_{method}")
+    cp = tsub.add_parser("cmalign-pairs", help="CM-Align: sample the policy's answers and build preference pairs")
+    cp.add_argument("--base", required=True, help="the policy (model directory) that samples the candidates")
+    cp.add_argument("--data-dir", required=True)
+    cp.add_argument("--templates", required=True, help="templates directory (answer scaffolds)")
+    cp.add_argument("--languages", required=True, type=_languages, help="training languages")
+    cp.add_argument("--settings", required=True, type=_json_arg, help="the config's `cmalign.construct` section")
+    cp.add_argument("--seed", type=int, default=1234)
+    cp.add_argument("--threads", type=int, default=None)
+    cp.add_argument("--cache-dir", required=True, help="rollout answers, appended as generated (a rerun resumes)")
+    cp.add_argument("--cache-name", required=True, help="the rollout cache file's name in --cache-dir")
+    cp.add_argument("--stats", required=True, help="what was kept and skipped (JSON)")
+    cp.add_argument("--out", required=True, help="the preference pairs (JSONL)")
+    cp.set_defaults(command="train:cmalign_pairs")
     ts = tsub.add_parser("select", help="pick a run's checkpoint (kept steps or final) by its val evaluation")
     ts.add_argument("--run", required=True, help="the training run's output: final model + checkpoints/step-N")
     ts.add_argument(
@@ -281,6 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--align-encoder", default="model", help="embedding: `model` (its hidden states) or a sentence-transformers id"
     )
     mcq.add_argument("--align-layer", type=int, default=None, help="align-encoder model: hidden-state layer (middle)")
+    mcq.add_argument(
+        "--format",
+        default="polyfact",
+        choices=["polyfact", "global-mmlu"],
+        help="the data's layout: PolyFact's, or Global-MMLU(-Lite)'s ({split}/{lang}.jsonl or {lang}/{split}-*.parquet)",
+    )
+    mcq.add_argument("--split", default="test", help="the split, where the data holds several")
+    mcq.add_argument(
+        "--scoring",
+        default="option",
+        choices=["option", "letter"],
+        help="score each option's text after `Question: q\\nAnswer:`, or the letters A-D after the lettered options",
+    )
+    mcq.add_argument("--max-questions", type=int, default=None, help="global-mmlu: a seeded sample of this many")
+    mcq.add_argument("--seed", type=int, default=1234, help="global-mmlu: the sample of --max-questions")
+    mcq.add_argument(
+        "--skip-missing-languages",
+        action="store_true",
+        help="global-mmlu: leave out requested languages the set lacks (else an error)",
+    )
     _evaluation_arguments(mcq, batch_size=64)
     mcq.set_defaults(command="evaluate:evaluate_mcq")
 

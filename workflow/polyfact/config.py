@@ -75,6 +75,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         if outside:
             raise ConfigError(f"interpret.languages: {outside} are not in the dataset (languages.eval {langs['eval']})")
 
+    check_global_mmlu(config)
+
     splits = config["dataset"]["splits"]
     if abs(sum(splits.values()) - 1.0) > 1e-6:
         raise ConfigError(f"dataset.splits: fractions must sum to 1, got {splits}")
@@ -88,6 +90,33 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(str(err)) from None
 
     check_templates(Path(config["dataset"]["templates_dir"]), langs["eval"], facts["relations"])
+
+
+def check_global_mmlu(config: Mapping[str, Any]) -> None:
+    """Each evaluated Global-MMLU set is acquired (data/mcq/{set}), with the split and the
+    languages the evaluation names."""
+    from polyfact.acquire.sources import HUB_MCQ_SOURCES
+
+    gmmlu = (config.get("evaluation") or {}).get("global_mmlu") or {}
+    keys = {name: key for key, name in HUB_MCQ_SOURCES.items()}
+    for name in gmmlu.get("sets") or []:
+        spec = (config.get("acquire") or {}).get(keys[name])
+        where = f"evaluation.global_mmlu.sets: {name!r}"
+        if not spec:
+            raise ConfigError(f"{where} needs acquire.{keys[name]} (it reads data/mcq/{name}, which that puts there)")
+        splits = spec.get("splits") or ["test"]
+        split = gmmlu.get("split", "test")
+        if split not in splits:
+            raise ConfigError(
+                f"evaluation.global_mmlu.split: {split!r} is not among acquire.{keys[name]}.splits {splits}"
+            )
+        acquired = spec.get("languages") or config["languages"]["eval"]
+        outside = [lang for lang in gmmlu.get("languages") or [] if lang not in acquired]
+        if outside:
+            raise ConfigError(
+                f"evaluation.global_mmlu.languages: {outside} are not acquired for {name!r}"
+                f" (acquire.{keys[name]}.languages, default languages.eval: {list(acquired)})"
+            )
 
 
 def check_templates(templates_dir: Path, languages: list[str], relations: list[str]) -> None:

@@ -157,6 +157,7 @@ SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
         "relations": sorted(KLAR_RELATIONS),
     },
     **{key: {"hub": None, "local": None, "splits": ["test"], "languages": None} for key in HUB_MCQ_SOURCES},
+    "encoder": {"hub": None, "revision": "main", "local": None},
 }
 
 

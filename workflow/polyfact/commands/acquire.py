@@ -262,3 +262,41 @@ def acquire_hub_mcq(args: argparse.Namespace) -> None:
                 ds.to_json(str(Path(tmp, split, f"{lang}.jsonl")), force_ascii=False, lines=True)
                 counts.setdefault(split, {})[lang] = len(ds)
     _write_manifest(args, {"hub": spec.get("hub"), "local": spec.get("local"), "rows": counts, "missing": missing})
+
+
+def acquire_encoder(args: argparse.Namespace) -> None:
+    """A sentence-transformers model repository (CM-Align's LaBSE) from the Hub at a pinned
+    revision, or a local copy -> `--out`, whole or not at all; every file's size and sha256 in
+    the manifest."""
+    import shutil
+
+    from polyfact.errors import PolyfactError
+    from polyfact.io import atomic_dir
+
+    spec = args.spec
+    with atomic_dir(args.out) as tmp:
+        if spec.get("local"):
+            local = Path(spec["local"])
+            if not local.is_dir():
+                raise PolyfactError(f"acquire encoder: local directory {local} does not exist")
+            shutil.copytree(local, tmp, dirs_exist_ok=True)
+        else:
+            from huggingface_hub import snapshot_download
+
+            try:
+                snapshot_download(
+                    spec["hub"], revision=spec["revision"], local_dir=tmp, token=os.environ.get(HF_TOKEN_VARIABLE)
+                )
+            except Exception as err:  # network, missing repository or revision
+                raise PolyfactError(f"acquire encoder {spec['hub']}@{spec['revision']}: {err}") from err
+            shutil.rmtree(Path(tmp, ".cache"), ignore_errors=True)  # huggingface_hub's download metadata
+        missing = [name for name in ("config.json", "modules.json") if not Path(tmp, name).is_file()]
+        if missing:
+            raise PolyfactError(f"acquire encoder: {missing} missing; not a sentence-transformers model directory")
+        files = [
+            _file_record(p) | {"path": str(p.relative_to(tmp))} for p in sorted(Path(tmp).rglob("*")) if p.is_file()
+        ]
+    log.info("encoder: %d files", len(files))
+    _write_manifest(
+        args, {"hub": spec.get("hub"), "revision": spec.get("revision"), "local": spec.get("local"), "files": files}
+    )

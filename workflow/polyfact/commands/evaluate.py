@@ -21,7 +21,8 @@ def _log_summary(summary: dict) -> None:
 
 
 def evaluate_mcq(args: argparse.Namespace) -> None:
-    """PolyFact-layout MCQ data (ours or the released dataset): log-prob scoring, all metrics."""
+    """MCQ data: PolyFact's layout (ours or the released dataset) or Global-MMLU(-Lite)'s
+    (`--format global-mmlu`); log-prob scoring, all metrics."""
     from polyfact.evaluate.mcq import predict
     from polyfact.evaluate.released import MODEL_ENCODER, load_mcq, make_encoder
     from polyfact.evaluate.summary import summarise
@@ -30,21 +31,49 @@ def evaluate_mcq(args: argparse.Namespace) -> None:
 
     set_threads(args.threads)
     source = args.data[0] if len(args.data) == 1 else args.data
-    model = tokenizer = encode = None
-    if args.align == "embedding":
-        if args.align_encoder == MODEL_ENCODER:  # the options are embedded by the model under evaluation
-            model, tokenizer = load_model(args.model)
-            model.eval()
-        encode = make_encoder(args.align_encoder, model, tokenizer, args.align_layer)
-    rows, data_stats = load_mcq(source, args.languages, encode=encode)
+    if args.format == "global-mmlu":
+        rows, data_stats, languages = _global_mmlu_rows(args)
+        model = tokenizer = None
+    else:
+        languages = args.languages
+        model = tokenizer = encode = None
+        if args.align == "embedding":
+            if args.align_encoder == MODEL_ENCODER:  # the options are embedded by the model under evaluation
+                model, tokenizer = load_model(args.model)
+                model.eval()
+            encode = make_encoder(args.align_encoder, model, tokenizer, args.align_layer)
+        rows, data_stats = load_mcq(source, languages, split=args.split, encode=encode)
     if model is None:
         model, tokenizer = load_model(args.model)
         model.eval()
-    predictions = predict(model, tokenizer, rows, args.normalisation, args.batch_size)
-    summary = summarise(predictions, args.languages, args.low_resource, args.seen)
-    summary.update(normalisation=args.normalisation, rows=len(rows), data=data_stats)
+    predictions = predict(model, tokenizer, rows, args.normalisation, args.batch_size, args.scoring)
+    summary = summarise(predictions, languages, args.low_resource, args.seen)
+    summary.update(normalisation=args.normalisation, scoring=args.scoring, rows=len(rows), data=data_stats)
+    if args.format == "global-mmlu":
+        from polyfact.evaluate.global_mmlu import accuracy_breakdowns
+
+        summary["accuracy_by_annotation"] = accuracy_breakdowns(rows, predictions)
     write_json(args.out, {"summary": summary, "predictions": predictions})
     _log_summary(summary)
+
+
+def _global_mmlu_rows(args: argparse.Namespace) -> tuple[list[dict], dict, list[str]]:
+    """Global-MMLU(-Lite) records, their loading statistics and the languages evaluated (the
+    requested ones the set has, with --skip-missing-languages)."""
+    from polyfact.errors import PolyfactError
+    from polyfact.evaluate.global_mmlu import load_global_mmlu
+
+    if len(args.data) != 1:
+        raise PolyfactError("--format global-mmlu reads one directory (--data DIR)")
+    rows, stats = load_global_mmlu(
+        args.data[0],
+        args.languages,
+        split=args.split,
+        max_questions=args.max_questions,
+        seed=args.seed,
+        skip_missing=args.skip_missing_languages,
+    )
+    return rows, stats, list(stats["languages"])
 
 
 def evaluate_klar(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""`polyfact train cpt|sft|grpo` and `polyfact report models`."""
+"""`polyfact train cpt|sft|grpo|dco|cmalign|cmalign-pairs` and `polyfact report models`."""
 
 from __future__ import annotations
 
@@ -66,6 +66,44 @@ def train_grpo(args: argparse.Namespace) -> None:
     scaffolds = answer_scaffolds(args.templates, args.languages)
     reward = RewardSpec(**args.settings["reward"])
     grpo.train_grpo(args.base, args.out, records, scaffolds, spec, reward, prompt=args.settings["prompt"])
+
+
+def train_dco(args: argparse.Namespace) -> None:
+    """DCO from `--base` (a chain passes its upstream checkpoint) on the training split's facts."""
+    from polyfact.train import dco
+    from polyfact.train.data import records_by_language
+
+    spec = _run_spec("dco", args)
+    records = records_by_language(args.data_dir, "train", args.languages)
+    settings = args.settings
+    dco.train_dco(args.base, args.out, records, spec, settings["instances_per_step"], settings["max_instances"])
+
+
+def cmalign_pairs(args: argparse.Namespace) -> None:
+    """CM-Align's construction: the policy's candidates, the English pivot, the pairs."""
+    from polyfact.io import write_json, write_jsonl
+    from polyfact.prompts import answer_scaffolds
+    from polyfact.train import cmalign
+    from polyfact.train.data import records_by_language
+
+    set_threads(args.threads)
+    spec = cmalign.ConstructSpec(**args.settings)  # the schema's construct keys, exactly
+    records = records_by_language(args.data_dir, "train", args.languages)
+    scaffolds = answer_scaffolds(args.templates, args.languages) if spec.prompt == "native" else {}
+    rows, stats = cmalign.run_construct(
+        args.base, records, scaffolds, spec, args.seed, args.threads or 1, args.cache_dir, args.cache_name
+    )
+    write_jsonl(args.out, rows)
+    write_json(args.stats, stats)
+
+
+def train_cmalign(args: argparse.Namespace) -> None:
+    """CM-Align's DPO from `--base` on the pairs built from that same model."""
+    from polyfact.io import read_jsonl
+    from polyfact.train import cmalign
+
+    spec = _run_spec("cmalign", args)
+    cmalign.train_cmalign(args.base, args.out, read_jsonl(args.pairs), spec, args.settings["nll_gamma"])
 
 
 def select_checkpoint(args: argparse.Namespace) -> None:

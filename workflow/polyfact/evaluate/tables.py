@@ -1,6 +1,6 @@
 """Results tables across models, methods and benchmarks: the main table (accuracy high/low,
 TotCons, RankC, agreement, KLAR seen/OOD) and the significance table (paired bootstrap of
-every method vs base and GRPO vs SFT)."""
+every method vs base, GRPO vs SFT and DCO / CM-Align vs GRPO)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,26 @@ MAIN_COLUMNS = {
     "klar_non_shared": "KLAR non-shared",
     "released_accuracy": "released acc",
     "released_totcons": "released TotCons",
+    **{
+        f"{prefix}_{metric}": f"{label} {name}"
+        for prefix, label in (("gmmlu", "Global-MMLU"), ("gmmlu_lite", "Global-MMLU-Lite"))
+        for metric, name in (("high", "high"), ("low", "low"), ("totcons", "TotCons"), ("rankc", "RankC"))
+    },
 }
-# Method pairs compared besides "method vs base": GRPO's consistency reward against SFT.
-VERSUS = (("grpo", "sft"), ("cpt+grpo", "cpt+sft"))
+# Global-MMLU(-Lite) evaluations (evaluation.global_mmlu.sets) -> the prefix of their columns,
+# which the tables (also main.csv) carry only when a row has them.
+GLOBAL_MMLU_PREFIXES = {"global-mmlu": "gmmlu", "global-mmlu-lite": "gmmlu_lite"}
+GLOBAL_MMLU_COLUMNS = tuple(c for c in MAIN_COLUMNS if c.split("_")[0] == "gmmlu")
+# Method pairs compared besides "method vs base": GRPO's consistency reward against SFT, and
+# the published consistency methods (DCO, CM-Align) against GRPO, also after CPT.
+VERSUS = (
+    ("grpo", "sft"),
+    ("cpt+grpo", "cpt+sft"),
+    ("dco", "grpo"),
+    ("cmalign", "grpo"),
+    ("cpt+dco", "cpt+grpo"),
+    ("cpt+cmalign", "cpt+grpo"),
+)
 
 
 def eval_key(path: str | Path) -> tuple[str, str, str]:
@@ -99,9 +116,23 @@ def main_rows(eval_files: Sequence[str | Path], model_dirs: Sequence[str | Path]
         elif benchmark == "polyfact-released":
             row.update(released_accuracy=s["accuracy_mean"], released_totcons=s["totcons"])
             row["released_aligned"] = s["data"]["alignment"].get("per_language")
+        elif benchmark in GLOBAL_MMLU_PREFIXES:
+            row.update(global_mmlu_columns(GLOBAL_MMLU_PREFIXES[benchmark], s))
         else:
             raise PolyfactError(f"{path}: unknown benchmark {benchmark!r}")
     return list(rows.values())
+
+
+def global_mmlu_columns(prefix: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A Global-MMLU(-Lite) evaluation's columns: the mean accuracy over its high and its low
+    languages (those of the set's evaluated languages; None for a group with none), TotCons
+    and RankC over the questions every language has."""
+    return {
+        f"{prefix}_high": summary["accuracy_high"],
+        f"{prefix}_low": summary["accuracy_low"],
+        f"{prefix}_totcons": summary["totcons"],
+        f"{prefix}_rankc": summary["rankc"]["all_pairs"],
+    }
 
 
 KLAR_CONTAMINATION_COLUMNS = (
@@ -144,7 +175,18 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "klar_ood",
         *KLAR_CONTAMINATION_COLUMNS,
     }
-    return [c for c in MAIN_COLUMNS if c in always or any(r.get(c) is not None for r in rows)]
+    return [
+        c
+        for c in MAIN_COLUMNS
+        if c in always
+        or any(r.get(c) is not None for r in rows)
+        or (c in GLOBAL_MMLU_COLUMNS and any(c in r for r in rows))
+    ]
+
+
+def csv_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """main.csv's columns: every main column, the Global-MMLU(-Lite) ones when evaluated."""
+    return [c for c in MAIN_COLUMNS if c not in GLOBAL_MMLU_COLUMNS or any(c in r for r in rows)]
 
 
 def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -164,10 +206,24 @@ def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "keeping intermediate steps is scored on the val split and the best by",
         "`evaluation.select_by` is used (– for an untrained model).",
         "",
+        *global_mmlu_lines(cols),
         *table([MAIN_COLUMNS[c] for c in cols], [[r.get(c) for c in cols] for r in rows]),
         *released_alignment_lines(rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+def global_mmlu_lines(columns: Sequence[str]) -> list[str]:
+    """What the Global-MMLU(-Lite) columns mean, when the table has them."""
+    if not any(c in GLOBAL_MMLU_COLUMNS for c in columns):
+        return []
+    return [
+        "Global-MMLU(-Lite) (`evaluation.global_mmlu`): 0-shot, the answer letters scored after the",
+        "lettered options (`scoring: letter`) or each option's text (`option`); accuracy means over",
+        "the high / low languages the set has (Lite has no ru); TotCons and RankC over the",
+        "questions every evaluated language has, options compared by letter.",
+        "",
+    ]
 
 
 def released_alignment_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -203,7 +259,7 @@ def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
 
 def write_main_table(rows: Sequence[Mapping[str, Any]], md: str | Path, csv_path: str | Path) -> None:
     write_text(md, render_main_markdown(rows))
-    write_text(csv_path, render_csv(rows, list(MAIN_COLUMNS)))
+    write_text(csv_path, render_csv(rows, csv_columns(rows)))
 
 
 def _fact_metrics(path: str | Path) -> tuple[list[str], dict[str, Any]]:
@@ -216,7 +272,8 @@ def _fact_metrics(path: str | Path) -> tuple[list[str], dict[str, Any]]:
 
 
 def comparisons(methods: Sequence[str]) -> list[tuple[str, str]]:
-    """(method, reference) pairs: every method vs base, and GRPO vs SFT (also after CPT)."""
+    """(method, reference) pairs: every method vs base, GRPO vs SFT and DCO / CM-Align vs GRPO
+    (also after CPT)."""
     pairs = [(m, "base") for m in methods if m != "base" and "base" in methods]
     return pairs + [(a, b) for a, b in VERSUS if a in methods and b in methods]
 
