@@ -4,6 +4,7 @@ localrules:
     significance,
     paper_comparison,
     evaluation_figures,
+    training_curves,
 
 
 rule evaluate_mcq:
@@ -244,3 +245,32 @@ rule models_report:
     shell:
         "polyfact --job {params.job} report models --stats {params.stats} --evals {input.evals}"
         " --md {output.md} --json {output.json} 2> {log}"
+
+
+rule training_curves:
+    input:
+        models=expand("results/models/{{model}}/{method}", method=METHODS),
+    output:
+        png=report(
+            "results/figures/{model}/training_curves.png",
+            category="Models",
+            subcategory="{model}",
+            caption="../workflow/report/training_curves.rst",
+        ),
+        pdf="results/figures/{model}/training_curves.pdf",
+    log:
+        "results/logs/training_curves/{model}.log",
+    params:
+        **job_params("training_curves", "train:report_training_curves", {}),
+        stats=lambda wildcards, input: [
+            Path(d) / "train_stats.json" for d in input.models
+        ],
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
+        gpu=0,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "polyfact --job {params.job} report training-curves --stats {params.stats}"
+        " --out {output.png} {output.pdf} 2> {log}"

@@ -376,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--json", required=True)
     rm.set_defaults(command="train:report_models")
 
+    rc = rsub.add_parser("training-curves", help="what each method optimises, per step (one model)")
+    rc.add_argument("--stats", nargs="+", required=True, help="results/models/{model}/{method}/train_stats.json files")
+    rc.add_argument("--out", nargs="+", required=True, help="output files (.png, .pdf)")
+    rc.set_defaults(command="train:report_training_curves")
+
     rt = rsub.add_parser("tables", help="the main results table (markdown + CSV), one row per model × method")
     rt.add_argument("--evals", nargs="+", required=True, help="results/eval/{model}/{method}/{benchmark}.json files")
     rt.add_argument(

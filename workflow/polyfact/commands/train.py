@@ -1,4 +1,5 @@
-"""`polyfact train cpt|sft|grpo|dco|cmalign|cmalign-pairs` and `polyfact report models`."""
+"""`polyfact train cpt|sft|grpo|dco|cmalign|cmalign-pairs`, `polyfact report models` and
+`polyfact report training-curves`."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def train_cpt(args: argparse.Namespace) -> None:
             text_field=corpus["text_field"],
             lang_codes=corpus["lang_codes"],
         )
-    cpt.train_cpt(args.base, args.out, rows, spec, cpt.CptSettings(block_size=args.settings["block_size"]))
+    cpt.train_cpt(
+        args.base, args.out, rows, spec, cpt.CptSettings(args.settings["block_size"], args.settings["held_out_blocks"])
+    )
 
 
 def train_sft(args: argparse.Namespace) -> None:
@@ -51,7 +54,7 @@ def train_sft(args: argparse.Namespace) -> None:
 
     spec = _run_spec("sft", args)
     records = records_by_language(args.data_dir, "train", args.languages)
-    sft.train_sft(args.base, args.out, records, spec, args.settings["facts_per_step"])
+    sft.train_sft(args.base, args.out, records, spec, args.settings["facts_per_step"], args.settings["held_out_facts"])
 
 
 def train_grpo(args: argparse.Namespace) -> None:
@@ -117,3 +120,10 @@ def report_models(args: argparse.Namespace) -> None:
     from polyfact.train.report import models_report, write_models_report
 
     write_models_report(models_report(args.stats, args.evals), args.md, args.json)
+
+
+def report_training_curves(args: argparse.Namespace) -> None:
+    """One model's training-curves figure from its methods' train_stats.json."""
+    from polyfact.train.curves import training_curves_figure
+
+    training_curves_figure(args.stats, args.out)

@@ -103,6 +103,12 @@ def training_arguments(
     return args
 
 
+def held_out_evaluation(enabled: bool) -> dict[str, Any]:
+    """Trainer fields for a held-out curve: evaluate before the first step and every
+    `eval_steps` (transformers' default: logging_steps); none without held-out data."""
+    return {"eval_strategy": "steps", "eval_on_start": True} if enabled else {"eval_strategy": "no"}
+
+
 def lora_config(lora: LoraSpec) -> Any:
     """PEFT's `LoraConfig` of the configured adapter."""
     from peft import LoraConfig

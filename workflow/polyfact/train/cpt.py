@@ -14,8 +14,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from polyfact.corpus import ParallelRow
 from polyfact.errors import PolyfactError
-from polyfact.train.common import apply_lora, model_dtype, save_final, train_with_resume, training_arguments
-from polyfact.train.parallel import pack, render_parallel
+from polyfact.train.common import (
+    apply_lora,
+    held_out_evaluation,
+    model_dtype,
+    save_final,
+    train_with_resume,
+    training_arguments,
+)
+from polyfact.train.objectives import objective_summary
+from polyfact.train.parallel import held_out_blocks, pack, render_parallel
 from polyfact.train.settings import RunSpec
 
 
@@ -24,6 +32,7 @@ class CptSettings:
     """CPT's own settings (the trainer's are TrainingArguments fields in RunSpec.trainer)."""
 
     block_size: int = 256
+    held_out_blocks: int = 16  # blocks kept out of training for the held-out LM loss curve
 
 
 def causal_collate(features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -51,13 +60,15 @@ def train_cpt(
     blocks = pack((render_parallel(row, rng) for row in rows), tokenizer, settings.block_size)
     if not blocks:
         raise PolyfactError(f"parallel corpus of {len(rows)} rows fills no block of {settings.block_size} tokens")
+    blocks, held_out = held_out_blocks(blocks, settings.held_out_blocks)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec))
     model = apply_lora(model, spec.lora, spec.seed)
-    args = training_arguments(spec)
+    args = training_arguments(spec, derived=held_out_evaluation(bool(held_out)))
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_dict({"input_ids": blocks}),
+        eval_dataset=Dataset.from_dict({"input_ids": held_out}) if held_out else None,
         data_collator=causal_collate,
         processing_class=tokenizer,
     )
@@ -69,8 +80,10 @@ def train_cpt(
         "method": "cpt",
         "rows": len(rows),
         "blocks": len(blocks),
+        "held_out_blocks": len(held_out),
         "block_size": settings.block_size,
         "tokens_trained": tokens,
+        "objective": objective_summary("cpt", stats["log_history"]),
     }
     save_final(trainer.model, tokenizer, spec, stats)
     return stats

@@ -40,6 +40,7 @@ from polyfact.train.common import (
     training_arguments,
 )
 from polyfact.train.grouping import FactGroupSampler, rows_by_fact
+from polyfact.train.objectives import objective_summary
 from polyfact.train.rewards import Outcome, RewardSpec, judge, rollout_rewards
 from polyfact.train.settings import RunSpec
 
@@ -230,6 +231,7 @@ def train_grpo(
         | {"reward": asdict(reward_spec), "prompt": prompt},
         "tokens_generated_this_attempt": reward.tokens_generated,
         **_summary(stats["log_history"]),
+        "objective": objective_summary("grpo", stats["log_history"]),
     }
     save_final(trainer.model, tokenizer, spec, stats)
     return stats

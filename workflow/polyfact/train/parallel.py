@@ -69,3 +69,13 @@ def pack(texts: Iterable[str], tokenizer: PreTrainedTokenizerBase, block_size: i
         stream.extend(ids)
         stream.append(eos)
     return [stream[i : i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]
+
+
+def held_out_blocks(blocks: Sequence[list[int]], n: int) -> tuple[list[list[int]], list[list[int]]]:
+    """(training blocks, held-out blocks): `n` blocks spread evenly over the corpus (at most a
+    tenth of it), so CPT's held-out LM loss covers every part of the corpus, not its tail."""
+    n = min(n, len(blocks) // 10)
+    if n <= 0:
+        return list(blocks), []
+    picked = {round(i * len(blocks) / n) for i in range(n)}
+    return [b for i, b in enumerate(blocks) if i not in picked], [blocks[i] for i in sorted(picked)]

@@ -14,6 +14,7 @@ from trl import DPOConfig, DPOTrainer
 
 from polyfact.errors import PolyfactError
 from polyfact.train.common import lora_config, model_dtype, save_final, train_with_resume
+from polyfact.train.objectives import objective_summary
 from polyfact.train.settings import RunSpec
 
 PREFERENCE_LOGS = ("loss", "rewards/accuracies", "rewards/margins", "dco/agreement")
@@ -53,6 +54,7 @@ def train_preference(
     ]
     stats["rows"] = len(trainer.train_dataset)
     stats |= extra
+    stats["objective"] = objective_summary(extra["method"], stats["log_history"])
     stats["settings"] = {"beta": args.beta, "loss_type": list(args.loss_type), **extra.get("settings", {})}
     save_final(trainer.model, tokenizer, spec, stats)
     return stats

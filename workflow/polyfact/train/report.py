@@ -39,6 +39,7 @@ def models_report(stats_files: Sequence[str], eval_files: Sequence[str]) -> dict
                 "accuracy_en": summary.get("accuracy_en"),
                 "accuracy_non_en_mean": summary.get("accuracy_non_en_mean"),
                 "accuracy": summary.get("accuracy", {}),
+                "objective": stats.get("objective"),
             }
         )
     return {"runs": rows}
@@ -57,6 +58,15 @@ COLUMNS = {
 }
 
 
+def objective_cells(objective: Mapping[str, Any] | None) -> list[Any]:
+    """What the run optimised, its first and last value, and the verdict (flagged when the
+    objective did not improve; see polyfact.train.objectives.improved)."""
+    if not objective:
+        return [None, None, None, None]
+    verdict = {True: "yes", False: "**NO**", None: "n/a"}[objective["improved"]]
+    return [objective["name"], objective["start"], objective["end"], verdict]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     runs = report["runs"]
     lines = [
@@ -67,6 +77,24 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         *table(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in runs], missing=""),
     ]
+    optimised = [r for r in runs if r["objective"]]
+    if optimised:
+        lines += [
+            "",
+            "What each run optimised (held-out where the trainer has held-out data), its first and",
+            "last logged value, and whether it improved (mean of the last quarter of the points",
+            "against the first quarter):",
+            "",
+            *table(
+                ["model", "method", "objective", "first", "last", "improved"],
+                [[r["model"], r["method"], *objective_cells(r["objective"])] for r in optimised],
+                missing="",
+            ),
+        ]
+    flagged = [r for r in runs if r["objective"] and r["objective"]["improved"] is False]
+    if flagged:
+        names = ", ".join(f"{r['model']}/{r['method']} ({r['objective']['name']})" for r in flagged)
+        lines += ["", f"**Objective did not improve:** {names}. Check these runs before reading their results."]
     langs = sorted({lang for r in runs for lang in r["accuracy"]})
     if langs:
         body = [[r["model"], r["method"], *(r["accuracy"].get(lang) for lang in langs)] for r in runs]

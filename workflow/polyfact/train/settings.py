@@ -35,8 +35,8 @@ RESOURCE_KEYS = frozenset({"threads", "gpus", "mem_mb", "runtime"})
 """`training` keys that size the jobs (Snakemake resources), not the trainer."""
 
 PROJECT_KEYS = {
-    "cpt": frozenset({"lora", "keep_checkpoints", "block_size", "corpus"}),
-    "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step"}),
+    "cpt": frozenset({"lora", "keep_checkpoints", "block_size", "corpus", "held_out_blocks"}),
+    "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step", "held_out_facts"}),
     "grpo": frozenset({"lora", "keep_checkpoints", "reward", "prompt"}),
     "dco": frozenset({"lora", "keep_checkpoints", "instances_per_step", "max_instances"}),
     "cmalign": frozenset({"lora", "keep_checkpoints", "nll_gamma", "construct"}),
@@ -57,8 +57,15 @@ FIXED_FIELDS = {
 """Trainer fields the workflow sets, with why."""
 
 DERIVED_FIELDS = {
-    "cpt": {},
-    "sft": {"per_device_train_batch_size": "sft.facts_per_step ÷ gradient_accumulation_steps × training languages"},
+    "cpt": {
+        "eval_strategy": "steps when cpt.held_out_blocks > 0 (the held-out LM loss curve), else no",
+        "eval_on_start": "true: the held-out curve starts before the first step",
+    },
+    "sft": {
+        "per_device_train_batch_size": "sft.facts_per_step ÷ gradient_accumulation_steps × training languages",
+        "eval_strategy": "steps when sft.held_out_facts > 0 (the held-out letter accuracy curve), else no",
+        "eval_on_start": "true: the held-out curve starts before the first step",
+    },
     "grpo": {
         "per_device_train_batch_size": "training languages × num_generations ÷ gradient_accumulation_steps",
         "steps_per_generation": "gradient_accumulation_steps (one fact per optimizer step)",

@@ -9,10 +9,12 @@ fact-grouped sampler does exactly that.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
@@ -21,6 +23,7 @@ from torch.utils.data import Sampler
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    EvalPrediction,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
@@ -32,6 +35,7 @@ from polyfact.models.padding import pad_batch, pad_id
 from polyfact.prompts import LETTERS, sft_prompt
 from polyfact.train.common import (
     apply_lora,
+    held_out_evaluation,
     model_dtype,
     save_final,
     train_with_resume,
@@ -39,6 +43,7 @@ from polyfact.train.common import (
     training_arguments,
 )
 from polyfact.train.grouping import FactGroupSampler, rows_by_fact
+from polyfact.train.objectives import objective_summary
 from polyfact.train.settings import RunSpec
 
 
@@ -101,6 +106,27 @@ class LetterTrainer(Trainer):
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
         return FactGroupSampler(self.fact_groups, self.args.seed)
 
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Held-out evaluation: the letter loss, the four letter logits and the gold index
+        (for `letter_accuracy`)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            logits = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"],
+                position_ids=inputs["position_ids"],
+                logits_to_keep=1,
+                use_cache=False,
+            ).logits[:, -1, :]
+        loss = letter_loss(logits, inputs["gold"], self.letter_ids)
+        return loss.detach(), logits[:, self.letter_ids].detach(), inputs["gold"]
+
     def compute_loss(
         self,
         model: nn.Module,
@@ -120,6 +146,25 @@ class LetterTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def letter_accuracy(prediction: EvalPrediction) -> dict[str, float]:
+    """Share of held-out rows whose highest letter logit is the gold letter."""
+    predicted = np.asarray(prediction.predictions).argmax(-1)
+    return {"letter_accuracy": float((predicted == np.asarray(prediction.label_ids)).mean())}
+
+
+def held_out_facts(
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], n: int, seed: int
+) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, list[Mapping[str, Any]]]]:
+    """(training records, held-out records) per language: `n` facts (at most a tenth), drawn
+    with a seeded RNG from the sorted fact ids, go to the held-out side in every language."""
+    fact_ids = sorted({r["fact_id"] for rows in records_by_lang.values() for r in rows})
+    n = min(n, len(fact_ids) // 10)
+    held = set(random.Random(f"{seed}|sft|held-out").sample(fact_ids, n)) if n > 0 else set()
+    train = {lang: [r for r in rows if r["fact_id"] not in held] for lang, rows in records_by_lang.items()}
+    kept = {lang: [r for r in rows if r["fact_id"] in held] for lang, rows in records_by_lang.items()}
+    return train, kept
+
+
 def sft_dataset(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[Dataset, list[list[int]]]:
@@ -129,7 +174,7 @@ def sft_dataset(
     return Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]}), groups
 
 
-def sft_arguments(spec: RunSpec, facts_per_step: int, n_langs: int) -> TrainingArguments:
+def sft_arguments(spec: RunSpec, facts_per_step: int, n_langs: int, held_out: bool = False) -> TrainingArguments:
     """The trainer's arguments, with an optimisation step of `facts_per_step` whole facts: the
     micro-batch (per_device_train_batch_size, derived) is facts_per_step ÷
     gradient_accumulation_steps facts × all languages. On several GPUs each process takes its
@@ -140,7 +185,7 @@ def sft_arguments(spec: RunSpec, facts_per_step: int, n_langs: int) -> TrainingA
             f"sft.facts_per_step={facts_per_step} must be a positive multiple of "
             f"gradient_accumulation_steps={grad_accum}"
         )
-    derived = {"per_device_train_batch_size": facts_per_step // grad_accum * n_langs}
+    derived = {"per_device_train_batch_size": facts_per_step // grad_accum * n_langs, **held_out_evaluation(held_out)}
     return training_arguments(spec, TrainingArguments, derived)
 
 
@@ -150,14 +195,19 @@ def build_sft_trainer(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
     spec: RunSpec,
     facts_per_step: int,
+    held_out: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> LetterTrainer:
-    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts."""
-    args = sft_arguments(spec, facts_per_step, len(records_by_lang))
+    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts, evaluated
+    on the `held_out` records' letter accuracy when given."""
+    has_held_out = bool(held_out) and any(held_out.values())
+    args = sft_arguments(spec, facts_per_step, len(records_by_lang), has_held_out)
     dataset, groups = sft_dataset(records_by_lang, tokenizer)
     return LetterTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
+        eval_dataset=sft_dataset(held_out, tokenizer)[0] if has_held_out else None,
+        compute_metrics=letter_accuracy if has_held_out else None,
         data_collator=left_pad_collate(pad_id(tokenizer)),
         processing_class=tokenizer,
         letter_ids=letter_token_ids(tokenizer),
@@ -171,13 +221,16 @@ def train_sft(
     records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]],
     spec: RunSpec,
     facts_per_step: int,
+    held_out: int = 0,
 ) -> dict[str, Any]:
-    """Train on the letter loss (LoRA when spec.lora, spec.seed), resume if interrupted, save merged weights."""
+    """Train on the letter loss (LoRA when spec.lora, spec.seed), resume if interrupted, save
+    merged weights. `held_out` training facts are kept out for the held-out accuracy curve."""
     if Path(out_dir) != Path(spec.out_dir):
         raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec)), spec.lora, spec.seed)
-    trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step)
+    records_by_lang, held_out_records = held_out_facts(records_by_lang, held_out, spec.seed)
+    trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step, held_out_records)
     stats = train_with_resume(trainer, spec)
     dataset = trainer.train_dataset
     mean_prompt = sum(len(x) for x in dataset["input_ids"]) / len(dataset)
@@ -186,10 +239,12 @@ def train_sft(
         "method": "sft",
         "languages": list(records_by_lang),
         "facts": len(dataset) // len(records_by_lang),
+        "held_out_facts": len(next(iter(held_out_records.values()), [])),
         "facts_per_step": facts_per_step,
         "rows_per_step": rows_per_step,
         # Over all attempts; prompt tokens without padding, from the mean prompt length.
         "tokens_trained": round(stats["steps"] * rows_per_step * mean_prompt),
+        "objective": objective_summary("sft", stats["log_history"]),
     }
     save_final(trainer.model, tokenizer, spec, stats)
     return stats
