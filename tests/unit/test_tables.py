@@ -87,7 +87,8 @@ def test_main_table_rows_and_files(evals: list[Path], tmp_path: Path) -> None:
     header, *lines = csv.read_text().splitlines()
     assert header.startswith("model,method,checkpoint,accuracy_high,accuracy_low") and len(lines) == 3
     without_klar = render_main_markdown(main_rows(evals))
-    assert "| KLAR seen | KLAR OOD |" in without_klar and without_klar.rstrip().endswith("| – | – |")
+    table_rows = [line for line in without_klar.splitlines() if line.startswith("| toy |")]
+    assert "| KLAR seen | KLAR OOD |" in without_klar and table_rows[-1].endswith("| – | – |")
     with pytest.raises(PolyfactError, match="unknown benchmark"):
         main_rows([write_eval(tmp_path, "sft", 0.5, 1, benchmark="other")])
 
@@ -186,3 +187,30 @@ def test_global_mmlu_evaluations_get_significance_rows(evals: list[Path], tmp_pa
     rows = [r for r in significance_rows([*evals, *full], resamples=200, seed=1) if r["benchmark"] == "global-mmlu"]
     assert {(r["method"], r["reference"]) for r in rows} == {("grpo", "base")}
     assert {"accuracy", "accuracy_high", "accuracy_low", "totcons", "rankc"} <= {r["metric"] for r in rows}
+
+
+def test_findings_state_each_method_against_base_and_the_papers_claims() -> None:
+    from polyfact.evaluate.tables import findings_lines
+
+    def row(method: str, non_en: float, totcons: float, unseen: float, mean: float) -> dict:
+        return {
+            "model": "toy",
+            "method": method,
+            "accuracy_non_en": non_en,
+            "totcons": totcons,
+            "accuracy_unseen": unseen,
+            "accuracy_mean": mean,
+        }
+
+    rows = [
+        row("base", 0.40, 0.05, 0.30, 0.45),
+        row("sft", 0.46, 0.08, 0.33, 0.50),
+        row("grpo", 0.44, 0.09, 0.31, 0.48),
+        row("cpt", 0.41, 0.05, 0.30, 0.455),
+    ]
+    text = "\n".join(findings_lines(rows))
+    assert "- **sft** vs base: non-English accuracy +0.060, TotCons +0.030, unseen-language accuracy +0.030." in text
+    assert "TotCons 0.090 vs 0.080 (holds); unseen 0.310 vs 0.330 (does not hold)" in text
+    assert "here mean accuracy +0.005 (holds" in text
+    assert "**base**" not in text
+    assert findings_lines([row("sft", 0.4, 0.1, 0.3, 0.4)]) == []  # no base row: nothing to compare with

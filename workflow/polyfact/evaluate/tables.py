@@ -105,6 +105,8 @@ def main_rows(eval_files: Sequence[str | Path], model_dirs: Sequence[str | Path]
                 accuracy_high=s["accuracy_high"],
                 accuracy_low=s["accuracy_low"],
                 accuracy_unseen=s["groups"]["unseen"]["accuracy"],
+                accuracy_non_en=s["accuracy_non_en_mean"],
+                accuracy_mean=s["accuracy_mean"],
                 totcons=s["totcons"],
                 rankc=s["rankc"]["all_pairs"],
                 rankc_rescaled=s["rankc"]["all_pairs_rescaled"],
@@ -209,8 +211,68 @@ def render_main_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         *global_mmlu_lines(cols),
         *table([MAIN_COLUMNS[c] for c in cols], [[r.get(c) for c in cols] for r in rows]),
         *released_alignment_lines(rows),
+        *findings_lines(rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+SMALL_CHANGE = 0.02
+"""A change in mean accuracy below this (absolute) counts as "small" (the paper's claim for CPT)."""
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def _versus(row: Mapping[str, Any], ref: Mapping[str, Any], key: str) -> float | None:
+    a, b = row.get(key), ref.get(key)
+    return None if a is None or b is None else a - b
+
+
+def method_finding(row: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """One sentence: the method's measured change against base (non-English accuracy, TotCons,
+    unseen languages) and, where the paper makes a claim about it, whether the claim holds here
+    (GRPO ≥ SFT on TotCons and on unseen languages; CPT's effect small)."""
+    base = rows.get("base")
+    method = row["method"]
+    if base is None or row.get("accuracy_non_en") is None:
+        return None
+    changes = [
+        f"non-English accuracy {_signed(_versus(row, base, 'accuracy_non_en'))}",
+        f"TotCons {_signed(_versus(row, base, 'totcons'))}",
+    ]
+    if row.get("accuracy_unseen") is not None and base.get("accuracy_unseen") is not None:
+        changes.append(f"unseen-language accuracy {_signed(_versus(row, base, 'accuracy_unseen'))}")
+    sentence = f"**{method}** vs base: {', '.join(changes)}."
+    last = method.rsplit("+", 1)
+    sft = rows.get("+".join([*last[:-1], "sft"]))
+    if last[-1] == "grpo" and sft is not None:
+        holds = [
+            f"{name} {row[key]:.3f} vs {sft[key]:.3f} ({'holds' if row[key] >= sft[key] else 'does not hold'})"
+            for key, name in (("totcons", "TotCons"), ("accuracy_unseen", "unseen"))
+            if row.get(key) is not None and sft.get(key) is not None
+        ]
+        sentence += f" Paper: GRPO ≥ SFT; here against {sft['method']}: {'; '.join(holds)}."
+    elif method == "cpt":
+        change = _versus(row, base, "accuracy_mean")
+        verdict = "holds" if abs(change) < SMALL_CHANGE else "does not hold"
+        sentence += (
+            f" Paper: CPT's effect is small; here mean accuracy {_signed(change)} ({verdict}, |Δ| < {SMALL_CHANGE})."
+        )
+    return sentence
+
+
+def findings_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per model, one sentence per method against base and the paper's claims (point
+    estimates: the significance table has their CIs)."""
+    lines: list[str] = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        by_method = {r["method"]: r for r in rows if r["model"] == model}
+        found = [f for r in by_method.values() if r["method"] != "base" and (f := method_finding(r, by_method))]
+        if found:
+            lines += ["", f"Findings, {model} (point estimates; significance.md has the CIs):", ""]
+            lines += [f"- {f}" for f in found]
+    return lines
 
 
 def global_mmlu_lines(columns: Sequence[str]) -> list[str]:
