@@ -292,6 +292,10 @@ def cmalign_pairs_inputs(wildcards):
     return inputs
 
 
+# The toy pretraining runs alone in the DAG: it may take more cores than the training jobs.
+BASE_MODEL_THREADS = config["toy"]["threads"] or config["training"]["threads"]
+
+
 def base_model_inputs(wildcards):
     """The toy world pretrains on the dataset's facts; other sources need no workflow input."""
     source = config["models"][wildcards.model]
@@ -676,6 +680,7 @@ def get_final_outputs():
             figure=[
                 "accuracy_by_language",
                 "totcons_histogram",
+                "training_curves",
                 "lape_by_language",
                 "lape_by_layer",
                 "lahis_by_layer",

@@ -11,7 +11,7 @@ rule prepare_base_model:
         **BASE_MODEL_JOB,
         args=base_model_args,
         checkpoints="results/checkpoints/{model}/base",
-    threads: config["training"]["threads"]
+    threads: BASE_MODEL_THREADS
     resources:
         mem_mb=scaled(config["training"]["mem_mb"]),
         runtime=scaled(config["training"]["runtime"]),

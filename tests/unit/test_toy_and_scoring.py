@@ -179,3 +179,28 @@ def test_pad_batch_left_and_right() -> None:
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
     ids, mask = pad_batch([[], []], pad=9, width=1)
     assert ids.tolist() == [[9], [9]] and mask.tolist() == [[0], [0]]
+
+
+def test_packed_lines_give_each_line_its_own_logits(tiny_model_dir: Path) -> None:
+    """pack_lines puts several lines in a row with positions restarting: the model's logits for
+    each line equal those of the line alone, and every line token but the first is a label."""
+    import torch
+    from polyfact.train.toy import pack_lines
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    bos = eos = 0  # the toy tokenizer's <|endoftext|>; its pad is 1
+    lines = [[bos, 5, 6, 7, eos], [bos, 8, 9, eos], [bos, 4, eos], [bos, 3, 3, 3, 3, 3, eos]]
+    batch = pack_lines([{"input_ids": ids} for ids in lines], pad_id=1, row_tokens=10)
+    assert batch["input_ids"].shape == (2, 10)  # first fit, longest first: [7 + 3], [5 + 4 + padding]
+    assert int((batch["labels"] != -100).sum()) == sum(len(ids) - 1 for ids in lines)
+    with torch.no_grad():
+        packed = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        for r, row in enumerate(batch["input_ids"].tolist()):
+            starts = [i for i, p in enumerate(batch["position_ids"][r].tolist()) if p == 0]
+            for a, b in zip(starts, [*starts[1:], len(row)], strict=True):
+                ids = row[a:b]
+                if ids not in lines:
+                    continue  # the row's padding block
+                alone = model(input_ids=torch.tensor([ids])).logits[0]
+                assert torch.allclose(packed[r, a:b], alone, atol=1e-5)
