@@ -86,6 +86,7 @@ def test_jobs_went_through_sbatch_except_the_local_rules(rehearsal: tuple[Path, 
     local |= {"acquire_encoder"}
     local |= {"prepare_base_model", "prepare_llm", "export_hf_dataset", "data_report", "results_table", "significance"}
     local |= {"evaluation_figures", "models_report", "interpretability_table", "interpretability_figures"}
+    local |= {"training_curves"}
     local |= {"select_checkpoint", "paper_comparison"}
     for record in records(workdir):
         if record["rule"] in local:

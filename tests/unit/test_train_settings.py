@@ -55,13 +55,13 @@ SHARED = {
 }
 TODAY = {
     "cpt": SHARED | {"max_steps": 100, "learning_rate": 1e-4, "max_grad_norm": 1.0, "per_device_train_batch_size": 8},
-    "sft": SHARED | {"max_steps": 60, "learning_rate": 1e-4, "max_grad_norm": 1.0, "per_device_train_batch_size": 48},
+    "sft": SHARED | {"max_steps": 60, "learning_rate": 1e-4, "max_grad_norm": 1.0, "per_device_train_batch_size": 40},
     "grpo": SHARED
     | {
         "max_steps": 40,
         "learning_rate": 1e-4,
         "max_grad_norm": 5.0,
-        "per_device_train_batch_size": 48,  # 12 languages × G=4: one fact per step
+        "per_device_train_batch_size": 40,  # 10 training languages × G=4: one fact per step
         "steps_per_generation": 1,
         "num_generations": 4,
         "max_completion_length": 12,

@@ -34,6 +34,7 @@ LOCAL_RULES = {
     "significance",
     "paper_comparison",
     "evaluation_figures",
+    "training_curves",
     "interpretability_table",
     "interpretability_figures",
 }

@@ -99,9 +99,12 @@ def test_evaluation_outputs(tiny: Path) -> None:
         ("klar", "sft", "base"),
         ("polyfact-released", "cpt+grpo", "cpt+sft"),
     }
-    for name in ("accuracy_by_language", "totcons_histogram"):
+    for name in ("accuracy_by_language", "totcons_histogram", "training_curves"):
         assert (tiny / f"results/figures/toy/{name}.png").stat().st_size > 0
         assert (tiny / f"results/figures/toy/{name}.pdf").read_bytes().startswith(b"%PDF")
+    report = (tiny / "results/models/report.md").read_text()
+    assert "| toy | sft | letter accuracy, held-out training facts |" in report
+    assert "| toy | grpo | mean reward |" in report
 
 
 def test_interpretability_outputs(tiny: Path) -> None:
@@ -148,6 +151,7 @@ GRPO_DOWNSTREAM = {
     "results_table": 1,
     "significance": 1,
     "evaluation_figures": 1,
+    "training_curves": 1,
     "interpretability_table": 1,
     "interpretability_figures": 1,
     "all": 1,
