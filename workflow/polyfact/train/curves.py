@@ -54,8 +54,9 @@ def training_curves_figure(stats_files: Sequence[str | Path], out: Sequence[str 
             points = objective["history"].get(curve["key"], [])
             ax.plot([p["step"] for p in points], [p["value"] for p in points], marker=".", linewidth=1)
             arrow = "↑" if curve["higher_is_better"] else "↓"
+            flagged = col == 0 and objective["improved"] is False
             title = panel_title(method, objective, f"{curve['label']} {arrow}", col == 0)
-            ax.set_title(title, fontsize="small", color="tab:red" if "did not" in title else "black")
+            ax.set_title(title, fontsize="small", color="tab:red" if flagged else "black")
             ax.set_xlabel("step", fontsize="small")
             ax.tick_params(labelsize="x-small")
     save_figure(fig, out)

@@ -58,11 +58,9 @@ COLUMNS = {
 }
 
 
-def objective_cells(objective: Mapping[str, Any] | None) -> list[Any]:
+def objective_cells(objective: Mapping[str, Any]) -> list[Any]:
     """What the run optimised, its first and last value, and the verdict (flagged when the
     objective did not improve; see polyfact.train.objectives.improved)."""
-    if not objective:
-        return [None, None, None, None]
     verdict = {True: "yes", False: "**NO**", None: "n/a"}[objective["improved"]]
     return [objective["name"], objective["start"], objective["end"], verdict]
 

@@ -117,14 +117,8 @@ class LetterTrainer(Trainer):
         (for `letter_accuracy`)."""
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
-            logits = model(
-                input_ids=inputs["input_ids"],
-                attention_mask=inputs["attention_mask"],
-                position_ids=inputs["position_ids"],
-                logits_to_keep=1,
-                use_cache=False,
-            ).logits[:, -1, :]
-        loss = letter_loss(logits, inputs["gold"], self.letter_ids)
+            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+        logits = outputs.logits[:, -1, :]
         return loss.detach(), logits[:, self.letter_ids].detach(), inputs["gold"]
 
     def compute_loss(
