@@ -23,7 +23,7 @@ from polyfact.facts import read_facts
 from polyfact.models.toy import ToyModelSpec, toy_config, train_tokenizer
 from polyfact.prompts import answer_scaffolds
 from polyfact.train.data import parallel_rows, records_by_language
-from polyfact.train.toy import LETTER_LINES, ToyCorpusSpec, fact_lines, line_dataset, option_lines, pack_lines
+from polyfact.train.toy import LETTER_LINES, ToyCorpusSpec, english_format_lines, fact_lines, line_dataset, pack_lines
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling
 
 
@@ -32,9 +32,10 @@ def corpus(data: Path, templates: Path, languages: list[str], low: list[str]) ->
     fact_ids = {r["fact_id"] for r in parallel_rows(data / "polyfact")}
     facts = read_facts(data / "facts.parquet")
     rows = facts[facts["fact_id"].isin(fact_ids)].to_dict("records")
-    lines = fact_lines(rows, load_templates(templates, languages), languages, low, ToyCorpusSpec(), 1234)
+    by_lang = load_templates(templates, languages)
+    lines = fact_lines(rows, by_lang, languages, low, ToyCorpusSpec(), 1234)
     en = records_by_language(data / "polyfact", "train", ["en"])["en"]
-    lines += option_lines(en, answer_scaffolds(templates, ["en"])["en"])
+    lines += english_format_lines(en, rows, by_lang["en"], answer_scaffolds(templates, ["en"])["en"])
     random.Random(0).shuffle(lines)
     return lines
 

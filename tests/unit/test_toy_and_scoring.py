@@ -21,7 +21,7 @@ from polyfact.models.toy import train_tokenizer
 from polyfact.prompts import mcq_prompt
 from polyfact.train.report import models_report, render_markdown
 from polyfact.train.sft import letter_token_ids
-from polyfact.train.toy import LETTER_LINES, ToyCorpusSpec, fact_lines
+from polyfact.train.toy import LETTER_LINES, ToyCorpusSpec, english_format_lines, exam_lines, fact_lines
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 TEMPLATES = {
@@ -52,7 +52,24 @@ def test_toy_corpus_is_english_dominant_and_seeded() -> None:
     assert len(en) == 800  # every fact, every English template
     assert 150 < len(de) < 250 and 20 < len(bn) < 65
     assert lines == fact_lines(facts(400), TEMPLATES, ["en", "de", "bn"], ["bn"], spec, seed=1)
-    assert en[0] == "Question: On which continent is en-s0?\nAnswer: en-o"
+    assert en[0] == "On which continent is en-s0? en-o"  # running text: no exam scaffold
+    assert not any("Question:" in line or "Answer:" in line for line in lines)
+
+
+def test_exam_lines_are_english_in_the_evaluation_format_for_every_template() -> None:
+    lines = exam_lines(facts(3), TEMPLATES["en"])
+    assert lines[:2] == [
+        "Question: On which continent is en-s0?\nAnswer: en-o",
+        "Question: Which continent is en-s0 on?\nAnswer: en-o",
+    ]
+    assert len(lines) == 6 and all(line.startswith(mcq_prompt("")[:9]) for line in lines)
+
+
+def test_format_lines_cover_the_training_split_only() -> None:
+    train = [{"fact_id": "s1|P30|o", "question": "Q1?", **{f"option_{c}": c for c in "abcd"}, "answer_text": "b"}]
+    lines = english_format_lines(train, facts(3), TEMPLATES["en"], "Answer with the option.")
+    assert lines[0] == "Q1?\n- a\n- b\n- c\n- d\nAnswer with the option.\n→ b"  # the GRPO format
+    assert lines[1:] == exam_lines(facts(3)[1:2], TEMPLATES["en"])  # s0 and s2 are not training facts
 
 
 def test_toy_tokenizer_has_single_letter_tokens() -> None:

@@ -33,12 +33,13 @@ def model_prepare(args: argparse.Namespace) -> None:
         from polyfact.prompts import answer_scaffolds
         from polyfact.train.data import parallel_rows, records_by_language
         from polyfact.train.settings import RunSpec
-        from polyfact.train.toy import PretrainSpec, ToyCorpusSpec, build_toy_base, option_lines
+        from polyfact.train.toy import PretrainSpec, ToyCorpusSpec, build_toy_base, english_format_lines
 
         toy, training = args.toy, args.training
         fact_ids = {r["fact_id"] for r in parallel_rows(args.data_dir)}
         facts = read_facts(args.facts)
         rows = facts[facts["fact_id"].isin(fact_ids)].to_dict("records")
+        templates = load_templates(args.templates, args.languages)
         run = RunSpec(
             out_dir=Path(args.out),
             checkpoint_dir=Path(args.checkpoint_dir),
@@ -47,15 +48,17 @@ def model_prepare(args: argparse.Namespace) -> None:
         )
         build_toy_base(
             rows,
-            load_templates(args.templates, args.languages),
+            templates,
             args.languages,
             args.low_resource,
             _from_section(ToyCorpusSpec, toy),
             _from_section(ToyModelSpec, toy),
             _from_section(PretrainSpec, toy),
             run,
-            option_lines(
+            english_format_lines(
                 records_by_language(args.data_dir, "train", ["en"])["en"],
+                rows,
+                templates["en"],
                 answer_scaffolds(args.templates, ["en"])["en"],
             ),
         )

@@ -2,6 +2,14 @@
 English-dominant so the base model knows facts in English but not reliably in other languages
 (the paper's phenomenon, small and fast), plus exam-style lines that teach the prompt formats.
 
+Facts are stated as running text (a question and its answer, no exam scaffold) in every
+language that states them; the exam format of evaluation (`Question: …\nAnswer:`) appears
+only in English, on training-split facts. So, as in real base models that read most facts in
+running text and meet most exams in English, part of what the model knows in another language
+is not elicited by the exam format; a supervised method can elicit it, and knowledge stated only
+in English can still reach another language through shared subword pieces. Both are measured
+on held-out facts, which is what makes the toy world an instrument that can register an effect.
+
 The model and tokenizer are polyfact.models.toy; the formats come from polyfact.prompts, so
 the base model does not depend on any method's trainer.
 """
@@ -58,7 +66,8 @@ def fact_lines(
     spec: ToyCorpusSpec,
     seed: int,
 ) -> list[str]:
-    """QA lines "Question: …\\nAnswer: <object>" from every template of the fact's relation.
+    """Running-text lines "<question> <object>" from every template of the fact's relation
+    (no exam scaffold: see `exam_lines`).
 
     English states every fact; another language states a fact with probability given by its
     resource group, drawn per (fact, language) with a fixed seed. `facts` rows need
@@ -73,8 +82,24 @@ def fact_lines(
                     continue
             subject, obj = fact[f"subject_label_{lang}"], fact[f"object_label_{lang}"]
             for template in templates[lang][fact["property_id"]]:
-                lines.append(f"{mcq_prompt(template.format(subject=subject))} {obj}")
+                lines.append(f"{template.format(subject=subject)} {obj}")
     return lines
+
+
+def exam_lines(facts: Sequence[Mapping[str, str]], templates: Mapping[str, Sequence[str]]) -> list[str]:
+    """English exam lines in the evaluation format ("Question: …\\nAnswer: <object>"), one
+    per template of each fact's relation.
+
+    Given the training split's facts only, they teach the format without stating anything
+    about a held-out fact that the running text does not already state; every template, so
+    the format is learnt for each question form rather than for one (with one form per fact,
+    English accuracy on held-out facts fell to 0.77).
+    """
+    return [
+        f"{mcq_prompt(template.format(subject=fact['subject_label_en']))} {fact['object_label_en']}"
+        for fact in facts
+        for template in templates[fact["property_id"]]
+    ]
 
 
 def option_lines(rows: Sequence[Mapping[str, Any]], scaffold: str) -> list[str]:
@@ -84,6 +109,21 @@ def option_lines(rows: Sequence[Mapping[str, Any]], scaffold: str) -> list[str]:
     real base models have seen exams) without learning anything about test facts.
     """
     return [f"{grpo_prompt(row, scaffold)} {row['answer_text']}" for row in rows]
+
+
+def english_format_lines(
+    english_train: Sequence[Mapping[str, Any]],
+    facts: Sequence[Mapping[str, str]],
+    templates: Mapping[str, Sequence[str]],
+    scaffold: str,
+) -> list[str]:
+    """The corpus's English exam-style lines, on the training split only: the GRPO format
+    (`option_lines` of the English training records) and the evaluation format (`exam_lines`
+    of their facts, `templates` being the English ones)."""
+    train_ids = {r["fact_id"] for r in english_train}
+    return option_lines(english_train, scaffold) + exam_lines(
+        [f for f in facts if f["fact_id"] in train_ids], templates
+    )
 
 
 # SFT-prompt lines for the tokenizer only, so " A".." D" (the SFT targets) are single tokens.
@@ -172,7 +212,7 @@ def build_toy_base(
 ) -> dict[str, Any]:
     """Train the toy tokenizer and pretrain the tiny Qwen2 from scratch; save like any method.
 
-    `format_lines` (see `option_lines`) join the fact lines in the corpus.
+    `format_lines` (see `english_format_lines`) join the fact lines in the corpus.
     """
     lines = fact_lines(facts, templates, languages, low_resource, corpus, run.seed) + list(format_lines)
     random.Random(f"{run.seed}|toy|order").shuffle(lines)
