@@ -1,5 +1,6 @@
-"""SFT: prompt format, letter tokens, the four-letter loss against a hand computation, fact-grouped
-batches, and end-to-end training (full, LoRA merged, resumed)."""
+"""SFT: prompt format, letter tokens, the four-letter and answer-text losses against hand
+computations, fact-grouped batches, the held-out scorer, and end-to-end training (full, LoRA
+merged, resumed)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from pathlib import Path
 import pytest
 import torch
 from polyfact.errors import PolyfactError
+from polyfact.evaluate.mcq import predict
 from polyfact.models.toy import train_tokenizer
 from polyfact.prompts import sft_prompt
 from polyfact.train.grouping import FactGroupSampler
 from polyfact.train.settings import LoraSpec, RunSpec
-from polyfact.train.sft import build_sft_trainer, letter_loss, letter_token_ids, sft_arguments, train_sft
+from polyfact.train.sft import (
+    answer_example,
+    build_sft_trainer,
+    letter_loss,
+    letter_token_ids,
+    sft_arguments,
+    train_sft,
+)
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -229,3 +238,80 @@ def test_lora_adapters_are_drawn_from_the_seed(tiny_model_dir: Path) -> None:
     first, second, other = adapter(1, 7), adapter(2, 7), adapter(1, 8)
     assert first and all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def answer_hand_loss(model, tok, rows) -> float:
+    """Mean cross-entropy over every answer token (" " + gold option, then EOS) of `rows`."""
+    total, count = 0.0, 0
+    for row in rows:
+        prompt = f"Question: {row['question']}\nAnswer:"
+        answer = row[["option_a", "option_b", "option_c", "option_d"][row["answer_index"]]]
+        head = tok(prompt)["input_ids"]
+        ids = tok(prompt + " " + answer)["input_ids"] + [tok.eos_token_id]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+        for pos in range(len(head), len(ids)):
+            total -= logp[pos - 1, ids[pos]].item()
+            count += 1
+    return total / count
+
+
+def test_answer_example_labels_only_the_answer_and_eos(tiny_model_dir: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    row = records(1)["de"][0]
+    example = answer_example(row, tok)
+    labelled = [i for i, label in zip(example["input_ids"], example["labels"], strict=True) if label != -100]
+    assert labelled[-1] == tok.eos_token_id
+    assert tok.decode(labelled[:-1]) == " " + row["option_b"]  # answer_index (0 + 1) % 4
+    assert tok.decode(example["input_ids"][: len(example["input_ids"]) - len(labelled)], skip_special_tokens=True) == (
+        f"Question: {row['question']}\nAnswer:"
+    )
+
+
+def test_answer_target_loss_on_padded_batch_equals_hand(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    data = records(4)
+    data["ru"][1]["question"] = "Где находится страна с очень длинным названием номер 1?"  # forces padding
+    trainer = build_sft_trainer(model, tok, data, spec_for(tmp_path), facts_per_step=2, target="answer")
+    for batch in trainer.get_train_dataloader():
+        if (batch["attention_mask"] == 0).any():
+            break
+    assert (batch["attention_mask"] == 0).any()
+    facts = {fact_of(p) for p in tok.batch_decode(batch["input_ids"], skip_special_tokens=True)}
+    rows = [r for lang in LANGS for r in data[lang] if int(r["fact_id"][2:4]) in facts]
+    model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, trainer._prepare_inputs(batch))
+    assert loss.item() == pytest.approx(answer_hand_loss(model, tok, rows), rel=1e-5)
+
+
+def test_answer_target_batches_hold_whole_facts(tiny_model_dir: Path, tmp_path: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    trainer = build_sft_trainer(model, tok, records(5), spec_for(tmp_path), facts_per_step=2, target="answer")
+    seen = []
+    for batch in trainer.get_train_dataloader():
+        facts = [fact_of(p) for p in tok.batch_decode(batch["input_ids"], skip_special_tokens=True)]
+        assert all(facts.count(f) == len(LANGS) for f in set(facts))
+        seen += sorted(set(facts))
+    assert sorted(seen) == list(range(5))
+
+
+def test_answer_target_held_out_accuracy_is_the_evaluation_scorer(tiny_model_dir: Path, tmp_path: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    data = records(6)
+    held = {lang: rows[:2] for lang, rows in data.items()}
+    trainer = build_sft_trainer(model, tok, data, spec_for(tmp_path), 2, held_out=held, target="answer")
+    metrics = trainer.evaluate()
+    expected = [p["correct"] for p in predict(model, tok, [r for rows in held.values() for r in rows])]
+    assert metrics["eval_accuracy"] == pytest.approx(sum(expected) / len(expected))
+
+
+def test_unknown_target_fails(tiny_model_dir: Path, tmp_path: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with pytest.raises(PolyfactError, match="sft.target"):
+        build_sft_trainer(
+            AutoModelForCausalLM.from_pretrained(tiny_model_dir), tok, records(2), spec_for(tmp_path), 1, target="text"
+        )

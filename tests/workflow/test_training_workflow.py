@@ -103,7 +103,7 @@ def test_evaluation_outputs(tiny: Path) -> None:
         assert (tiny / f"results/figures/toy/{name}.png").stat().st_size > 0
         assert (tiny / f"results/figures/toy/{name}.pdf").read_bytes().startswith(b"%PDF")
     report = (tiny / "results/models/report.md").read_text()
-    assert "| toy | sft | letter accuracy, held-out training facts |" in report
+    assert "| toy | sft | accuracy, held-out training facts |" in report
     assert "| toy | grpo | mean reward |" in report
 
 

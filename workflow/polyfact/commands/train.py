@@ -54,7 +54,10 @@ def train_sft(args: argparse.Namespace) -> None:
 
     spec = _run_spec("sft", args)
     records = records_by_language(args.data_dir, "train", args.languages)
-    sft.train_sft(args.base, args.out, records, spec, args.settings["facts_per_step"], args.settings["held_out_facts"])
+    settings = args.settings
+    sft.train_sft(
+        args.base, args.out, records, spec, settings["facts_per_step"], settings["held_out_facts"], settings["target"]
+    )
 
 
 def train_grpo(args: argparse.Namespace) -> None:

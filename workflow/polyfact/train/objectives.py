@@ -2,9 +2,10 @@
 training did its own job before anyone reads the evaluation: the curves go to train_stats.json
 (and, through the trainer's MLflow callback, to the job's run), the figure and the models report.
 
-Held-out curves (CPT's LM loss on parallel text it does not train on, SFT's letter accuracy on
-training facts it does not train on) start with an evaluation before the first step; the others
-are the trainer's own per-step logs (GRPO's reward, the preference accuracy of DCO / CM-Align).
+Held-out curves (CPT's LM loss on parallel text it does not train on, SFT's accuracy, letter or
+answer by `sft.target`, on training facts it does not train on) start with an evaluation before
+the first step; the others are the trainer's own per-step logs (GRPO's reward, the preference
+accuracy of DCO / CM-Align).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ OBJECTIVES: dict[str, tuple[Curve, ...]] = {
     "base": (Curve("loss", "LM loss, pretraining lines", False),),
     "cpt": (Curve("eval_loss", "LM loss, held-out parallel text", False), Curve("loss", "LM loss, training", False)),
     "sft": (
-        Curve("eval_letter_accuracy", "letter accuracy, held-out training facts", True),
-        Curve("loss", "letter loss, training", False),
+        Curve("eval_accuracy", "accuracy, held-out training facts", True),
+        Curve("loss", "SFT loss, training", False),
     ),
     "grpo": (
         Curve("reward", "mean reward", True),

@@ -2,15 +2,16 @@
 own field names, and the few settings that are the project's own.
 
 `cpt` and `sft` hold fields of transformers' `TrainingArguments` (our SFT is a plain `Trainer`
-with a four-letter loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds fields of TRL's
+with a four-letter or answer-text loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds fields of TRL's
 `GRPOConfig`; `dco` and `cmalign` fields of TRL's `DPOConfig`; `training` holds the jobs' resources and trainer fields shared by all three (a
 method's section overrides them). The job parses them with `HfArgumentParser.parse_dict`
 (train/common.py), so any field can be set and an unknown one is an error.
 `check_trainer_sections` fails the same way when the workflow is parsed, before any job runs.
 
 The project's own keys: `lora` and `keep_checkpoints` (every method), CPT's `block_size` and
-`corpus`, SFT's `facts_per_step`, GRPO's `reward` and `prompt`, DCO's `instances_per_step` and
-`max_instances`, CM-Align's `nll_gamma` and `construct` (its preference-pair construction). Some fields are set by the workflow itself (FIXED_FIELDS) or
+`corpus`, SFT's `facts_per_step`, `held_out_facts` and `target`, GRPO's `reward` and `prompt`,
+DCO's `instances_per_step` and `max_instances`, CM-Align's `nll_gamma` and `construct` (its
+preference-pair construction). Some fields are set by the workflow itself (FIXED_FIELDS) or
 derived from other settings (DERIVED_FIELDS); setting one in the config is an error.
 
 No torch/transformers/trl import here: `polyfact.config.check_config` runs this at every
@@ -36,7 +37,7 @@ RESOURCE_KEYS = frozenset({"threads", "gpus", "mem_mb", "runtime"})
 
 PROJECT_KEYS = {
     "cpt": frozenset({"lora", "keep_checkpoints", "block_size", "corpus", "held_out_blocks"}),
-    "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step", "held_out_facts"}),
+    "sft": frozenset({"lora", "keep_checkpoints", "facts_per_step", "held_out_facts", "target"}),
     "grpo": frozenset({"lora", "keep_checkpoints", "reward", "prompt"}),
     "dco": frozenset({"lora", "keep_checkpoints", "instances_per_step", "max_instances"}),
     "cmalign": frozenset({"lora", "keep_checkpoints", "nll_gamma", "construct"}),
@@ -63,7 +64,7 @@ DERIVED_FIELDS = {
     },
     "sft": {
         "per_device_train_batch_size": "sft.facts_per_step ÷ gradient_accumulation_steps × training languages",
-        "eval_strategy": "steps when sft.held_out_facts > 0 (the held-out letter accuracy curve), else no",
+        "eval_strategy": "steps when sft.held_out_facts > 0 (the held-out accuracy curve), else no",
         "eval_on_start": "true: the held-out curve starts before the first step",
     },
     "grpo": {

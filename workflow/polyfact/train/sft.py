@@ -1,10 +1,16 @@
-"""Supervised fine-tuning (SFT, §7): the answer letter of a four-option question, with the loss
-restricted to the four letter logits, and all languages of a fact in the same step.
+"""Supervised fine-tuning (SFT, §7): all languages of a fact in the same step, on one of two
+targets (`sft.target`):
+
+- `letter` (the paper's protocol): the answer letter of the lettered four-option prompt, the
+  loss restricted to the four letter logits;
+- `answer`: the gold option's text after the evaluation prompt (`Question: …\nAnswer:`),
+  cross-entropy over the answer tokens. For models that cannot learn to pick a letter: the toy
+  world's 1.3M-parameter model stays at chance on held-out letters however long it trains.
 
 Not TRL's SFTTrainer: its completion-only loss is cross-entropy over the whole vocabulary,
-whereas ours is a softmax over the four letter logits only (the model is not pushed away from
-tokens that are not options). A plain `Trainer` with an overridden `compute_loss` and a
-fact-grouped sampler does exactly that.
+whereas the letter loss is a softmax over the four letter logits only (the model is not pushed
+away from tokens that are not options), and neither target fits its sampler: a plain
+`Trainer` with a fact-grouped sampler serves both.
 """
 
 from __future__ import annotations
@@ -31,8 +37,11 @@ from transformers import (
 )
 
 from polyfact.errors import PolyfactError
+from polyfact.evaluate.mcq import predict
+from polyfact.evaluate.scoring import continuation_ids
 from polyfact.models.padding import pad_batch, pad_id
-from polyfact.prompts import LETTERS, sft_prompt
+from polyfact.prompts import LETTERS, mcq_prompt, sft_prompt
+from polyfact.records import OPTION_KEYS
 from polyfact.train.common import (
     apply_lora,
     held_out_evaluation,
@@ -93,18 +102,26 @@ def left_pad_collate(pad: int) -> Any:
     return collate
 
 
-class LetterTrainer(Trainer):
-    """`Trainer` with the four-letter loss and the fact-grouped sampler."""
+SFT_TARGETS = ("letter", "answer")
 
-    def __init__(
-        self, *args: Any, letter_ids: Sequence[int], fact_groups: Sequence[Sequence[int]], **kwargs: Any
-    ) -> None:
+
+class FactGroupedTrainer(Trainer):
+    """`Trainer` whose batches hold whole facts (every training language of a fact)."""
+
+    def __init__(self, *args: Any, fact_groups: Sequence[Sequence[int]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.letter_ids = list(letter_ids)
         self.fact_groups = fact_groups
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
         return FactGroupSampler(self.fact_groups, self.args.seed)
+
+
+class LetterTrainer(FactGroupedTrainer):
+    """The four-letter loss; held-out evaluation reports the letter accuracy."""
+
+    def __init__(self, *args: Any, letter_ids: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.letter_ids = list(letter_ids)
 
     def prediction_step(
         self,
@@ -143,7 +160,47 @@ class LetterTrainer(Trainer):
 def letter_accuracy(prediction: EvalPrediction) -> dict[str, float]:
     """Share of held-out rows whose highest letter logit is the gold letter."""
     predicted = np.asarray(prediction.predictions).argmax(-1)
-    return {"letter_accuracy": float((predicted == np.asarray(prediction.label_ids)).mean())}
+    return {"accuracy": float((predicted == np.asarray(prediction.label_ids)).mean())}
+
+
+class AnswerTrainer(FactGroupedTrainer):
+    """The model's own cross-entropy over the answer tokens; held-out evaluation is the §8
+    scorer itself (each option scored as a continuation of the evaluation prompt), so the
+    curve reads as the evaluation's accuracy on facts the method does not train on."""
+
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
+        rows = self.eval_dataset if eval_dataset is None else eval_dataset
+        training = self.model.training
+        self.model.eval()
+        predictions = predict(self.model, self.processing_class, rows, batch_size=self.args.per_device_eval_batch_size)
+        self.model.train(training)
+        metrics = {f"{metric_key_prefix}_accuracy": float(np.mean([p["correct"] for p in predictions]))}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def answer_example(row: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
+    """Evaluation prompt + " " + gold option text (+ EOS), labels on the answer only; the
+    answer starts where the evaluation's scorer starts scoring it."""
+    answer = row[OPTION_KEYS[int(row["answer_index"])]]
+    ids, start = continuation_ids(tokenizer, mcq_prompt(row["question"]), " " + answer)
+    if tokenizer.eos_token_id is not None:
+        ids = [*ids, tokenizer.eos_token_id]
+    return {"input_ids": ids, "labels": [-100] * start + ids[start:]}
+
+
+def right_pad_collate(pad: int) -> Any:
+    """Right-pad prompt+answer rows; padded label positions are -100."""
+
+    def collate(features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        ids, mask = pad_batch([f["input_ids"] for f in features], pad, left=False)
+        labels, _ = pad_batch([f["labels"] for f in features], -100, left=False)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    return collate
 
 
 def held_out_facts(
@@ -160,10 +217,14 @@ def held_out_facts(
 
 
 def sft_dataset(
-    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], tokenizer: PreTrainedTokenizerBase
+    records_by_lang: Mapping[str, Sequence[Mapping[str, Any]]], tokenizer: PreTrainedTokenizerBase, target: str
 ) -> tuple[Dataset, list[list[int]]]:
-    """Tokenised prompts, fact by fact (see `rows_by_fact`), and the row indices of each fact."""
+    """Tokenised rows of `target`, fact by fact (see `rows_by_fact`), and each fact's row indices."""
     rows, groups = rows_by_fact(records_by_lang)
+    if target == "answer":
+        return Dataset.from_list([answer_example(r, tokenizer) for r in rows]), groups
+    if target != "letter":
+        raise PolyfactError(f"sft.target: unknown target {target!r}; expected one of {SFT_TARGETS}")
     ids = tokenizer([sft_prompt(r) for r in rows])["input_ids"]  # with the model's BOS, as in evaluation
     return Dataset.from_dict({"input_ids": ids, "gold": [int(r["answer_index"]) for r in rows]}), groups
 
@@ -190,20 +251,27 @@ def build_sft_trainer(
     spec: RunSpec,
     facts_per_step: int,
     held_out: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-) -> LetterTrainer:
-    """A LetterTrainer whose optimisation step covers `facts_per_step` whole facts, evaluated
-    on the `held_out` records' letter accuracy when given."""
+    target: str = "letter",
+) -> FactGroupedTrainer:
+    """The `target`'s trainer, an optimisation step covering `facts_per_step` whole facts,
+    evaluated on the `held_out` records' accuracy when given."""
     has_held_out = bool(held_out) and any(held_out.values())
     args = sft_arguments(spec, facts_per_step, len(records_by_lang), has_held_out)
-    dataset, groups = sft_dataset(records_by_lang, tokenizer)
+    dataset, groups = sft_dataset(records_by_lang, tokenizer, target)
+    common = {"model": model, "args": args, "train_dataset": dataset, "processing_class": tokenizer}
+    if target == "answer":
+        held_out_rows = [r for rows in held_out.values() for r in rows] if has_held_out else None
+        return AnswerTrainer(
+            **common,
+            eval_dataset=held_out_rows,
+            data_collator=right_pad_collate(pad_id(tokenizer)),
+            fact_groups=groups,
+        )
     return LetterTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        eval_dataset=sft_dataset(held_out, tokenizer)[0] if has_held_out else None,
+        **common,
+        eval_dataset=sft_dataset(held_out, tokenizer, target)[0] if has_held_out else None,
         compute_metrics=letter_accuracy if has_held_out else None,
         data_collator=left_pad_collate(pad_id(tokenizer)),
-        processing_class=tokenizer,
         letter_ids=letter_token_ids(tokenizer),
         fact_groups=groups,
     )
@@ -216,28 +284,31 @@ def train_sft(
     spec: RunSpec,
     facts_per_step: int,
     held_out: int = 0,
+    target: str = "letter",
 ) -> dict[str, Any]:
-    """Train on the letter loss (LoRA when spec.lora, spec.seed), resume if interrupted, save
-    merged weights. `held_out` training facts are kept out for the held-out accuracy curve."""
+    """Train on `target` (LoRA when spec.lora, spec.seed), resume if interrupted, save merged
+    weights. `held_out` training facts are kept out for the held-out accuracy curve."""
     if Path(out_dir) != Path(spec.out_dir):
         raise PolyfactError(f"out_dir {out_dir} differs from spec.out_dir {spec.out_dir}")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = apply_lora(AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(spec)), spec.lora, spec.seed)
     records_by_lang, held_out_records = held_out_facts(records_by_lang, held_out, spec.seed)
-    trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step, held_out_records)
+    trainer = build_sft_trainer(model, tokenizer, records_by_lang, spec, facts_per_step, held_out_records, target)
     stats = train_with_resume(trainer, spec)
     dataset = trainer.train_dataset
-    mean_prompt = sum(len(x) for x in dataset["input_ids"]) / len(dataset)
+    mean_row = sum(len(x) for x in dataset["input_ids"]) / len(dataset)
     rows_per_step = facts_per_step * len(records_by_lang) * trainer.args.world_size
     stats |= {
         "method": "sft",
+        "target": target,
         "languages": list(records_by_lang),
         "facts": len(dataset) // len(records_by_lang),
         "held_out_facts": len(next(iter(held_out_records.values()), [])),
         "facts_per_step": facts_per_step,
         "rows_per_step": rows_per_step,
-        # Over all attempts; prompt tokens without padding, from the mean prompt length.
-        "tokens_trained": round(stats["steps"] * rows_per_step * mean_prompt),
+        # Over all attempts; a row's tokens (prompt, and answer for the answer target) without
+        # padding, from the mean row length.
+        "tokens_trained": round(stats["steps"] * rows_per_step * mean_row),
         "objective": objective_summary("sft", stats["log_history"]),
     }
     save_final(trainer.model, tokenizer, spec, stats)
