@@ -126,6 +126,7 @@ def test_per_fact_metrics_average_to_the_summary() -> None:
     values = per_fact_metrics(fact_table(rows, langs), language_groups(langs, ["bn", "sw"], ["en", "de"]))
     assert values["accuracy"].mean() == pytest.approx(summary["accuracy_mean"])
     assert values["accuracy_low"].mean() == pytest.approx(summary["accuracy_low"])
+    assert values["accuracy_non_en"].mean() == pytest.approx(summary["accuracy_non_en_mean"])
     assert values["accuracy_unseen"].mean() == pytest.approx(summary["groups"]["unseen"]["accuracy"])
     assert values["totcons"].mean() == pytest.approx(summary["totcons"])
     assert values["rankc"].mean() == pytest.approx(summary["rankc"]["all_pairs"])

@@ -37,6 +37,7 @@ SOURCE_KINDS = ("paper", "repository")
 # Metrics a published value may name: each is the mean over facts of a per-fact vector.
 METRICS = {
     "accuracy_mean": "accuracy (mean over languages)",
+    "accuracy_non_en": "accuracy, mean over non-English languages",
     "accuracy_high": "accuracy, high-resource",
     "accuracy_low": "accuracy, low-resource",
     "accuracy_seen": "accuracy, seen (trained) languages",
@@ -239,7 +240,9 @@ def metric_vectors(path: str | Path) -> dict[str, np.ndarray]:
         if cols:
             out[f"accuracy_{name}"] = correct[:, cols].mean(axis=1)
     derived = per_fact_metrics(facts, Groups(**{k: groups.get(k, []) for k in ("high", "low", "seen", "unseen")}))
-    out |= {m: derived[m] for m in ("totcons", "rankc", "rankc_rescaled", "agreement") if m in derived}
+    out |= {
+        m: derived[m] for m in ("accuracy_non_en", "totcons", "rankc", "rankc_rescaled", "agreement") if m in derived
+    }
     return out
 
 

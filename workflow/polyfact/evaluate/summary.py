@@ -62,6 +62,9 @@ def per_fact_metrics(table: FactTable, groups: Groups) -> dict[str, np.ndarray]:
     """Per-fact values whose mean over facts is each headline metric (NaN = undefined)."""
     correct = table.correct.astype(float)
     out = {"accuracy": correct.mean(axis=1), "totcons": table.correct.all(axis=1).astype(float)}
+    non_english = [lang for lang in table.languages if lang != "en"]
+    if "en" in table.languages and non_english:
+        out["accuracy_non_en"] = correct[:, _columns(table, non_english)].mean(axis=1)
     for name, langs in (("high", groups.high), ("low", groups.low), ("seen", groups.seen), ("unseen", groups.unseen)):
         if langs and len(langs) < len(table.languages):
             out[f"accuracy_{name}"] = correct[:, _columns(table, langs)].mean(axis=1)
