@@ -55,7 +55,16 @@ SHARED = {
 }
 TODAY = {
     "cpt": SHARED | {"max_steps": 100, "learning_rate": 1e-4, "max_grad_norm": 1.0, "per_device_train_batch_size": 8},
-    "sft": SHARED | {"max_steps": 60, "learning_rate": 1e-4, "max_grad_norm": 1.0, "per_device_train_batch_size": 40},
+    "sft": SHARED
+    | {
+        "max_steps": 100,
+        "learning_rate": 1.5e-4,
+        "lr_scheduler_type": "constant",
+        "max_grad_norm": 1.0,
+        "per_device_train_batch_size": 40,
+        "eval_steps": 50,
+        "per_device_eval_batch_size": 32,
+    },
     "grpo": SHARED
     | {
         "max_steps": 40,
