@@ -2,9 +2,9 @@
 own field names, and the few settings that are the project's own.
 
 `cpt` and `sft` hold fields of transformers' `TrainingArguments` (our SFT is a plain `Trainer`
-with a four-letter or answer-text loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds fields of TRL's
-`GRPOConfig`; `dco` and `cmalign` fields of TRL's `DPOConfig`; `training` holds the jobs' resources and trainer fields shared by all three (a
-method's section overrides them). The job parses them with `HfArgumentParser.parse_dict`
+with a four-letter or answer-text loss, train/sft.py, not TRL's `SFTTrainer`); `grpo` holds
+fields of TRL's `GRPOConfig`; `dco` and `cmalign` fields of TRL's `DPOConfig`; `training` holds
+the jobs' resources and trainer fields shared by all three (a method's section overrides them). The job parses them with `HfArgumentParser.parse_dict`
 (train/common.py), so any field can be set and an unknown one is an error.
 `check_trainer_sections` fails the same way when the workflow is parsed, before any job runs.
 
