@@ -372,7 +372,7 @@ def extract_args():
     """Source-specific arguments of `polyfact extract`."""
     facts = config["facts"]
     if facts["source"] == "wikidata-dump":
-        args = [f"--workers {facts['workers']}"]
+        args = [f"--workers {facts['workers']} --decompressor {facts['decompressor']}"]
         if facts["max_candidates_per_relation"]:
             args.append(
                 f"--max-candidates-per-relation {facts['max_candidates_per_relation']}"

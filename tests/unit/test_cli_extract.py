@@ -4,6 +4,7 @@ the facts-table selection steps shared by every source."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -85,8 +86,24 @@ def test_extract_truncated_dump_fails_and_writes_nothing(dump_gz: Path, tmp_path
     assert list(tmp_path.glob("facts*")) == [] and not list(tmp_path.glob(".facts*"))
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--relations", "P17,P9999"), ("--languages", "en,xx")])
-def test_extract_rejects_unknown_relation_or_language(tmp_path: Path, flag: str, value: str) -> None:
+def test_extract_any_property_with_a_chosen_decompressor(dump_gz: Path, tmp_path: Path) -> None:
+    """P36 (capital) is outside the relation registry: extraction takes it all the same."""
+    out, stats = tmp_path / "facts.parquet", tmp_path / "stats.json"
+    common = ["--source", "wikidata-dump", "--input", str(dump_gz), "--relations", "P36", "--languages", "en,de"]
+    proc = polyfact(
+        "extract", *common, "--decompressor", "rapidgzip", "--no-progress", "--stats-out", str(stats), "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Q142|P36|Q90" in set(pq.read_table(out).to_pandas()["fact_id"])  # France -> Paris
+    assert json.loads(stats.read_text())["dump_decompressor"] == "rapidgzip"
+    proc = polyfact("extract", *common, "--decompressor", "indexed_bzip2", "--out", str(tmp_path / "bz.parquet"))
+    assert proc.returncode != 0 and "cannot read dump.json.gz" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--relations", "P17,X9"), ("--relations", "P17,p17"), ("--languages", "en,xx")]
+)
+def test_extract_rejects_malformed_relation_or_unknown_language(tmp_path: Path, flag: str, value: str) -> None:
     args = {"--relations": "P17", "--languages": "en", flag: value}
     proc = polyfact(
         "extract", "--source", "cldr", *sum(([k, v] for k, v in args.items()), []), "--out", str(tmp_path / "f.parquet")

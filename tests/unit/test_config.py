@@ -59,7 +59,7 @@ def test_empty_config_gets_defaults() -> None:
         ({"facts": {"relatons": ["P30"]}}, "relatons"),
         ({"bogus": 1}, "bogus"),
         ({"dataset": {"splits": {"train": 0.8, "dev": 0.2}}}, "dev"),
-        ({"facts": {"relations": ["P999"]}}, "P999"),
+        ({"facts": {"relations": ["P17x"]}}, "P17x"),
         ({"languages": {"eval": ["en", "xx"]}}, "xx"),
     ],
 )

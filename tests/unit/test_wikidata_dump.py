@@ -8,9 +8,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from polyfact.facts import facts_frame, filter_min_label_langs
+from polyfact.facts import facts_frame, filter_min_label_langs, write_facts
 from polyfact.languages import DEFAULT_LANGUAGES
-from polyfact.wikidata import dump
+from polyfact.relations import RELATIONS as REGISTRY
+from polyfact.relations import relation_name
+from polyfact.wikidata import decompress, dump
+from polyfact.wikidata.decompress import BZIP2_BACKENDS, GZIP_BACKENDS, DecompressorError, choose_backend
 from polyfact.wikidata.dump import DumpError, extract_dump
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "wikidata" / "mini-dump.json"
@@ -214,25 +217,97 @@ def test_mostly_malformed_input_raises(tmp_path, lines, n_bad):
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("kind", ["gz", "bz2"])
-def test_truncated_archive_raises(tmp_path, compressed, kind):
+BACKENDS = [("gz", b) for b in GZIP_BACKENDS] + [("bz2", b) for b in BZIP2_BACKENDS]
+
+
+@pytest.mark.parametrize(("kind", "backend"), BACKENDS)
+@pytest.mark.parametrize("cut", ["half", "last 5%", "last 4 bytes"])
+def test_truncated_archive_raises(tmp_path, compressed, kind, backend, cut):
     data = compressed[kind].read_bytes()
     path = tmp_path / f"truncated.json.{kind}"
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(data[: -{"half": len(data) // 2, "last 5%": len(data) // 20, "last 4 bytes": 4}[cut]])
     with pytest.raises(DumpError, match="truncated or corrupt") as err:
-        extract(path)
+        extract(path, decompressor=backend)
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("kind", ["gz", "bz2"])
-def test_corrupt_archive_raises(tmp_path, compressed, kind):
+@pytest.mark.parametrize(("kind", "backend"), BACKENDS)
+def test_corrupt_archive_raises(tmp_path, compressed, kind, backend):
     data = bytearray(compressed[kind].read_bytes())
     for i in range(len(data) // 3, len(data) // 3 + 64):
         data[i] ^= 0x55
     path = tmp_path / f"corrupt.json.{kind}"
     path.write_bytes(bytes(data))
     with pytest.raises(DumpError, match="truncated or corrupt"):
-        extract(path, workers=2)
+        extract(path, workers=2, decompressor=backend)
+
+
+@pytest.mark.parametrize(("kind", "backend"), BACKENDS)
+def test_every_decompressor_gives_the_same_facts_table(tmp_path, result, compressed, kind, backend, monkeypatch):
+    """Same facts-table bytes from every backend, 1 or 2 workers, and batches small enough
+    that pass 2 reads back only some of them (and seeks between them)."""
+    reference = tmp_path / "reference.parquet"
+    write_facts(facts_frame(result[0], DEFAULT_LANGUAGES), reference)
+    monkeypatch.setattr(dump, "BLOCK_BYTES", 3000)
+    for workers in (1, 2):
+        facts, stats = extract(compressed[kind], workers=workers, decompressor=backend)
+        out = tmp_path / f"{backend}-{workers}.parquet"
+        write_facts(facts_frame(facts, DEFAULT_LANGUAGES), out)
+        assert out.read_bytes() == reference.read_bytes()
+        assert stats.decompressor == backend and stats.bytes_decompressed == FIXTURE.stat().st_size
+        assert 0 < stats.batches_pass2 < stats.batches
+        assert stats.objects_found + stats.objects_absent == stats.objects_needed
+
+
+def test_pass_two_reads_only_the_batches_holding_needed_objects(compressed, monkeypatch):
+    """Objects at the start of the dump (France, Germany, ... Q142 first): pass 2 stops early."""
+    monkeypatch.setattr(dump, "BLOCK_BYTES", 2000)
+    facts, stats = extract(compressed["gz"], relations=("P30",), decompressor="rapidgzip")
+    assert {f.object_id for f in facts} == {"Q46", "Q48"}
+    needed_batches = stats.batches_pass2
+    assert needed_batches < stats.batches / 2 and stats.bytes_pass2 < stats.bytes_decompressed / 2
+    assert stats.parsed_pass2 == stats.objects_found == stats.objects_needed - stats.objects_absent
+
+
+def test_objects_missing_from_the_dump_are_counted_not_searched(tmp_path, lines):
+    """Every P17 object removed from the dump: nothing to read back in pass 2."""
+    objects = {f.object_id for f in extract(relations=("P17",))[0]}
+    kept = [line for line in lines if not any(f'"id":"{q}",' in line[:60] for q in objects)]
+    path = tmp_path / "no-objects.json"
+    path.write_text("".join(kept), encoding="utf-8")
+    facts, stats = extract(path, relations=("P17",))
+    assert stats.objects_absent == stats.objects_needed > 0
+    assert stats.batches_pass2 == stats.objects_found == stats.parsed_pass2 == 0
+    assert all(set(f.object_labels.values()) == {None} for f in facts)
+
+
+def test_choose_backend(monkeypatch, tmp_path):
+    gz, bz, plain = Path("d.json.gz"), Path("d.json.bz2"), Path("d.json")
+    assert choose_backend(gz, "auto", workers=2) == "isal"
+    assert choose_backend(gz, "auto", workers=decompress.PARALLEL_GZIP_FROM_WORKERS) == "rapidgzip"
+    assert choose_backend(bz, "auto", workers=1) == "indexed_bzip2"
+    assert choose_backend(plain, "auto") == "plain"
+    assert choose_backend(gz, "zlib") == "zlib"
+    with pytest.raises(DecompressorError, match="cannot read d.json.bz2"):
+        choose_backend(bz, "isal")
+    monkeypatch.setattr(decompress, "installed", lambda b: b in ("zlib", "bz2", "plain"))
+    assert choose_backend(gz, "auto", workers=8) == "zlib"
+    assert choose_backend(bz, "auto", workers=8) == "bz2"
+    with pytest.raises(DecompressorError, match="not installed"):
+        choose_backend(gz, "rapidgzip")
+
+
+def test_any_property_id(result):
+    """A property outside the registry (P36 capital, P1376 capital of) extracts like any other;
+    a malformed id fails before the dump is read."""
+    assert "P36" not in REGISTRY and relation_name("P36") == "P36"
+    facts, stats = extract(relations=("P36", "P1376", "P17"))
+    capitals = {t for t in triples(facts) if t[1] != "P17"}
+    assert {("Q142", "P36", "Q90"), ("Q183", "P36", "Q64"), ("Q145", "P36", "Q84")} <= capitals
+    assert {t for t in triples(facts) if t[1] == "P17"} == {t for t in triples(result[0]) if t[1] == "P17"}
+    assert stats.candidates["P36"] >= 3
+    with pytest.raises(DumpError, match="not Wikidata property ids"):
+        extract(relations=("P17", "capital"))
 
 
 def test_missing_closing_bracket_raises(tmp_path, lines):

@@ -11,7 +11,8 @@ from typing import Any
 
 from polyfact.errors import PolyfactError
 from polyfact.languages import LANGUAGES
-from polyfact.relations import relation_name
+from polyfact.relations import check_property_id
+from polyfact.wikidata.decompress import BACKENDS
 
 log = logging.getLogger("polyfact")
 INTERP_FIGURES = ("lape_by_language", "lape_by_layer", "lahis_by_layer", "lahis_overlap", "mexa_by_layer", "mexa_delta")
@@ -30,13 +31,11 @@ def _languages(value: str) -> list[str]:
 
 
 def _relations(value: str) -> list[str]:
-    pids = _csv(value)
+    """Wikidata property ids, any of them: a dataset build checks it has their templates."""
     try:
-        for pid in pids:
-            relation_name(pid)
+        return [check_property_id(pid) for pid in _csv(value)]
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return pids
 
 
 def _share_or_none(value: str) -> float | None:
@@ -124,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--max-candidates-per-relation", type=int, default=None)
     ex.add_argument("--seed", type=int, default=1234)
     ex.add_argument("--workers", type=int, default=None)
+    ex.add_argument(
+        "--decompressor",
+        default="auto",
+        choices=BACKENDS,
+        help="dump decompressor (auto: the fastest installed for the file and worker count)",
+    )
     ex.add_argument("--no-progress", action="store_true")
     ex.add_argument("--endpoint", default="https://query.wikidata.org/sparql")
     ex.add_argument("--cache-dir", default="results/cache/sparql")

@@ -1,6 +1,14 @@
-"""Relations (Wikidata properties) the pipeline can ask about."""
+"""Relations (Wikidata properties) the pipeline has names and templates for.
+
+Extraction takes any property id; building a dataset needs the relation's question templates
+in every language (`polyfact.dataset.templates.check_templates`), not a registry entry.
+"""
 
 from __future__ import annotations
+
+import re
+
+PROPERTY_ID = re.compile(r"P[1-9][0-9]*")
 
 RELATIONS: dict[str, str] = {
     # PolyFact-Clean (paper, 14)
@@ -51,9 +59,13 @@ PAPER_RELATIONS: tuple[str, ...] = (
 ORIGINAL_RELATIONS: tuple[str, ...] = (*PAPER_RELATIONS, "P38", "P19", "P136", "P495", "P108")
 
 
+def check_property_id(pid: str) -> str:
+    """`pid` if it is a Wikidata property id (P and a number); a clear error otherwise."""
+    if not PROPERTY_ID.fullmatch(pid):
+        raise ValueError(f"{pid!r} is not a Wikidata property id (P and a number, e.g. P17)")
+    return pid
+
+
 def relation_name(pid: str) -> str:
-    """English name of a relation; raises a clear error for an unknown property id."""
-    try:
-        return RELATIONS[pid]
-    except KeyError:
-        raise ValueError(f"unknown relation {pid!r}; known: {', '.join(RELATIONS)}") from None
+    """English name of a relation: the registry's, or the id itself for a property outside it."""
+    return RELATIONS.get(check_property_id(pid), pid)

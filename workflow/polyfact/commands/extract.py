@@ -29,6 +29,7 @@ def extract(args: argparse.Namespace) -> None:
             seed=args.seed,
             workers=args.workers,
             progress=not args.no_progress,
+            decompressor=args.decompressor,
         )
         for key, value in dump_stats.as_dict().items():
             if isinstance(value, dict):  # per-relation counters: one flat entry each
