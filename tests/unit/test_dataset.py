@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -492,7 +493,30 @@ def test_original_relations_registered_and_in_schema() -> None:
     assert set(PAPER_RELATIONS) < set(ORIGINAL_RELATIONS) <= set(RELATIONS)
     assert set(ORIGINAL_RELATIONS) - set(PAPER_RELATIONS) == {"P38", "P19", "P136", "P495", "P108"}
     schema = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
-    assert schema["$defs"]["relation"]["enum"] == list(RELATIONS)
+    pattern = schema["$defs"]["relation"]["pattern"]
+    assert all(re.fullmatch(pattern, pid) for pid in [*RELATIONS, "P1001"])
+    assert not any(re.fullmatch(pattern, pid) for pid in ("p17", "P017", "Q5", "P", "P17 "))
     dataset = schema["properties"]["dataset"]["properties"]
     assert dataset["distractors"]["default"] == "frequency"
     assert dataset["distractors"]["enum"] == list(DISTRACTOR_MODES)
+
+
+# --- any property: templates, not the registry, decide what a dataset can hold -------------
+
+
+def test_build_rejects_a_relation_without_templates_and_names_it() -> None:
+    facts = synthetic_countries(20)
+    # P1001 (applies to jurisdiction) is not in the registry; five objects leave room for distractors.
+    facts += [
+        Fact(f"t:j{k}", "P1001", f"c:{c}", facts[k].subject_labels, CONTINENTS[c]) for k, c in enumerate(CONTINENTS)
+    ]
+    df = facts_frame(facts, LANGS)
+    split = {"train": 0.8, "val": 0.1, "test": 0.1}
+    with pytest.raises(PolyfactError, match=r"relation P1001 \(P1001\) in en, de, ru, zh, bn"):
+        build_dataset(df, TEMPLATES, LANGS, ["P30", "P1001"], split, 0.4, 7)
+    partial = {**TEMPLATES, "en": {**TEMPLATES["en"], "P1001": ["Under which jurisdiction is {subject}?"]}}
+    with pytest.raises(PolyfactError, match=r"P1001 \(P1001\) in de, ru, zh, bn"):
+        build_dataset(df, partial, LANGS, ["P30", "P1001"], split, 0.4, 7)
+    every = {lang: {**t, "P1001": ["{subject}?"]} for lang, t in TEMPLATES.items()}
+    result = build_dataset(df, every, LANGS, ["P30", "P1001"], split, None, 7)
+    assert sum(result.stats["per_relation"]["P1001"].values()) == 5 and result.stats["facts_out"] == 25

@@ -25,7 +25,7 @@ from polyfact.dataset.options import (
 )
 from polyfact.dataset.questions import summarise
 from polyfact.dataset.splits import SPLITS, assign_splits
-from polyfact.dataset.templates import Templates, render_question
+from polyfact.dataset.templates import Templates, check_templates, render_question
 from polyfact.dataset.translate import translated_fact_counts
 from polyfact.errors import PolyfactError
 from polyfact.io import write_json, write_jsonl
@@ -91,6 +91,8 @@ def build_dataset(
         raise PolyfactError(f"dataset.distractors: {distractors!r} is not one of {list(DISTRACTOR_MODES)}")
     if (templates is None) == (generated is None):
         raise PolyfactError("build_dataset: give question templates or generated questions, not both")
+    if templates is not None:
+        check_templates(templates, languages, relations)
     languages = list(languages)
     removals = Removals()
     n_input = int(facts["property_id"].isin(relations).sum())

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from polyfact.errors import PolyfactError
+from polyfact.relations import relation_name
 
 Templates = dict[str, dict[str, list[str]]]  # lang -> relation -> templates
 
@@ -25,6 +26,18 @@ def load_templates(templates_dir: str | Path, languages: Sequence[str]) -> Templ
             raise PolyfactError(f"{path}: 'language' is {data.get('language')!r}, expected {lang!r}")
         out[lang] = {pid: list(ts) for pid, ts in (data.get("relations") or {}).items()}
     return out
+
+
+def check_templates(templates: Templates, languages: Sequence[str], relations: Sequence[str]) -> None:
+    """Fail naming every relation that lacks templates in some language: extraction takes any
+    property, but a question can only be written from a template."""
+    missing = {pid: [lang for lang in languages if not templates.get(lang, {}).get(pid)] for pid in relations}
+    gaps = [f"{pid} ({relation_name(pid)}) in {', '.join(langs)}" for pid, langs in missing.items() if langs]
+    if gaps:
+        raise PolyfactError(
+            "no question templates for relation " + "; ".join(gaps) + " (add them under `relations:` in the "
+            "templates directory's {lang}.yaml, or leave the relation out of facts.relations)"
+        )
 
 
 def pick_template(templates: Sequence[str], fact_id: str, lang: str, seed: int) -> str:
