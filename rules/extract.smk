@@ -22,7 +22,7 @@ rule extract_facts:
             f"--input {input.dump}" if "dump" in input.keys() else ""
         ),
         seed=config["seed"],
-    threads: config["facts"]["workers"] if config["facts"]["source"] == "wikidata-dump" else 1
+    threads: config["facts"]["workers"] + 1 if config["facts"]["source"] == "wikidata-dump" else 1
     resources:
         mem_mb=scaled(4000),
         runtime=scaled(60),

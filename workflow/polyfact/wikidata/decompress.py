@@ -30,10 +30,11 @@ from polyfact.errors import PolyfactError
 GZIP_BACKENDS = ("rapidgzip", "isal", "zlib-ng", "zlib")
 BZIP2_BACKENDS = ("indexed_bzip2", "bz2")
 BACKENDS = ("auto", *GZIP_BACKENDS, *BZIP2_BACKENDS, "plain")
-# With this many workers or more, `auto` takes rapidgzip for gzip: one ISA-L thread
-# decompresses ~1.2 GB/s, and four cores decompressing and scanning together pass that
-# (the benchmark prints the measured rates and the model behind this choice).
-PARALLEL_GZIP_FROM_WORKERS = 4
+# With this many parser workers or more (workers + 1 cores), `auto` takes rapidgzip for gzip:
+# one ISA-L thread decompresses ~1.2 GB/s of JSON, one rapidgzip thread ~0.65 GB/s and one
+# parser ~0.6 GB/s, so from about four cores rapidgzip's threads and the parsers together pass
+# one ISA-L thread (`benchmarks/extract_dump.py` prints these rates).
+PARALLEL_GZIP_FROM_WORKERS = 3
 _MODULES = {
     "rapidgzip": "rapidgzip",
     "isal": "isal",

@@ -507,7 +507,9 @@ def extract_dump(
     `max_candidates_per_relation`, a seeded reservoir keeps that many candidates per
     relation. Facts come sorted by (subject, property, object). `decompressor` names a
     backend of `polyfact.wikidata.decompress` (`auto`: the fastest installed); the facts do
-    not depend on it.
+    not depend on it. `workers` parser processes (1: parse in this process; default: one
+    per core but one) run beside the decompressor, which takes a thread of its own, or
+    workers + 1 threads when it is parallel: the extraction keeps workers + 1 cores busy.
     """
     dump = Path(path)
     if not dump.is_file():
@@ -516,7 +518,7 @@ def extract_dump(
     malformed_ids = [p for p in relations if not PROPERTY_ID.fullmatch(p)]
     if malformed_ids:
         raise DumpError(f"not Wikidata property ids: {malformed_ids} (expected e.g. P17)")
-    workers = (os.cpu_count() or 1) if workers is None else max(workers, 1)
+    workers = max((os.cpu_count() or 2) - 1, 1) if workers is None else max(workers, 1)
     backend = choose_backend(dump, decompressor, workers)
     config = _Config(relations, tuple(languages), min_label_langs)
     stats = DumpStats(path=str(dump), decompressor=backend, candidates={p: 0 for p in relations})
@@ -564,7 +566,9 @@ def extract_dump(
             _init_worker(config)
             pool = _Inline()
         try:
-            stream = stack.enter_context(open_stream(dump, backend, threads=workers))
+            # A parallel decompressor gets every core the extraction holds (workers + 1): its
+            # threads and the parsers share them, as the decompressor and the parsers alternate.
+            stream = stack.enter_context(open_stream(dump, backend, threads=workers + 1))
         except OPEN_ERRORS as err:
             raise DumpError(f"{dump}: truncated or corrupt archive ({err})") from err
         t0 = time.perf_counter()
