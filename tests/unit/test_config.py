@@ -77,6 +77,11 @@ def test_schema_errors_name_the_key(patch: dict, needle: str) -> None:
         (lambda c: c["dataset"]["splits"].update(train=0.5), "sum to 1"),
         (lambda c: c["facts"].update(min_label_langs=13), "min_label_langs"),
         (lambda c: c["dataset"].update(templates_dir="tests"), "templates"),
+        # Any property extracts, but without templates the dataset could not be built: said at once.
+        (
+            lambda c: c["facts"].update(source="wikidata-dump", dump="d.json.gz", relations=["P17", "P1001"]),
+            r"no question templates for relation P1001 \(P1001\) in en, de",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(mutate, needle: str) -> None:

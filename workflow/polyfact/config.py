@@ -11,8 +11,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-
 from polyfact.errors import PolyfactError
 from polyfact.relations import relation_name
 
@@ -120,12 +118,12 @@ def check_global_mmlu(config: Mapping[str, Any]) -> None:
 
 
 def check_templates(templates_dir: Path, languages: list[str], relations: list[str]) -> None:
-    """Every (language, relation) needs at least one template before any job runs."""
-    for lang in languages:
-        path = templates_dir / f"{lang}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"dataset.templates_dir: no templates for language {lang!r} ({path})")
-        have = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("relations") or {}
-        missing = [pid for pid in relations if not have.get(pid)]
-        if missing:
-            raise ConfigError(f"dataset.templates_dir: {path} has no templates for relations {missing}")
+    """Every (language, relation) needs at least one template before any job runs: the
+    dataset build's own check, run before hours of extraction rather than after."""
+    from polyfact.dataset.templates import check_templates as check_loaded
+    from polyfact.dataset.templates import load_templates
+
+    try:
+        check_loaded(load_templates(templates_dir, languages), languages, relations)
+    except PolyfactError as err:
+        raise ConfigError(f"dataset.templates_dir: {err}") from None
