@@ -186,7 +186,7 @@ def decompress_seconds(path: Path, backend: str, repeats: int) -> float:
 def scan_seconds(path: Path, repeats: int) -> float:
     """Pass 1's worker CPU time alone: the scan of every batch, in this process."""
     dump_module._init_worker(dump_module._Config(RELATIONS, tuple(DEFAULT_LANGUAGES), 1))
-    with open_stream(path, "isal" if installed("isal") else "zlib") as stream:
+    with open_stream(path, choose_backend(path)) as stream:
         batches = [batch for (batch,), _, _ in dump_module._pass1_jobs(stream, path)]
     return median_seconds(lambda: [dump_module._scan_pass1(b) for b in batches], repeats)
 
